@@ -1,0 +1,78 @@
+import { Command, Flags, type Interfaces } from '@oclif/core'
+import { ImgsyncError, isImgsyncError } from './errors.js'
+import { type LogLevel, redact, setLogLevel } from './log.js'
+import { closeAllAgents } from './registry/transport.js'
+
+export type JsonError = { error: { code: string; message: string; suggestions: string[] } }
+
+/**
+ * Every command extends this: `--json` from oclif, `--log-level`, and one place that turns any error
+ * into a single coded line (or a JSON error document) with the documented exit code.
+ */
+export abstract class BaseCommand extends Command {
+  static enableJsonFlag = true
+
+  static baseFlags = {
+    'log-level': Flags.option({
+      options: ['error', 'warn', 'info', 'debug'] as const,
+      default: 'warn' as const,
+      helpGroup: 'GLOBAL',
+      summary: 'How much to log on stderr (debug shows each HTTP request, with secrets redacted).',
+      env: 'IMGSYNC_LOG_LEVEL',
+    })(),
+  }
+
+  protected async init(): Promise<void> {
+    await super.init()
+    const raw = this.argv
+    const i = raw.indexOf('--log-level')
+    const value = i >= 0 ? raw[i + 1] : raw.find((a) => a.startsWith('--log-level='))?.split('=')[1]
+    const level = value ?? process.env.IMGSYNC_LOG_LEVEL
+    if (level === 'error' || level === 'warn' || level === 'info' || level === 'debug') setLogLevel(level as LogLevel)
+  }
+
+  protected override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
+  protected override toErrorJson(err: unknown): JsonError {
+    const e = asImgsyncError(err)
+    return { error: { code: e.code, message: redact(e.message), suggestions: e.suggestions } }
+  }
+
+  protected override async catch(err: Interfaces.CommandError): Promise<void> {
+    const e = asImgsyncError(err)
+    process.exitCode = e.exitCode
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(err))
+      return
+    }
+    const hint = e.suggestions.length > 0 ? ` (${e.suggestions.join('; ')})` : ''
+    process.stderr.write(redact(`imgsync: error ${e.code}: ${e.message}${hint}\n`))
+    if (e.code === 'INTERNAL' && process.env.IMGSYNC_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
+  }
+
+  protected override async finally(err: Error | undefined): Promise<void> {
+    await closeAllAgents()
+    return super.finally(err)
+  }
+}
+
+/** Parse errors from oclif become INVALID_ARGUMENT; anything unexpected is INTERNAL, still one line. */
+function asImgsyncError(err: unknown): ImgsyncError {
+  if (isImgsyncError(err)) return err
+  const e = err as { message?: string; oclif?: { exit?: number }; code?: string }
+  const first = String(e?.message ?? err)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  if (e?.oclif?.exit === 2 || /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(first[0] ?? '')) {
+    // oclif lists each missing argument on its own line; the first line says enough
+    return new ImgsyncError('INVALID_ARGUMENT', first[0] ?? 'invalid arguments', {
+      suggestions: ['see --help'],
+    })
+  }
+  return new ImgsyncError('INTERNAL', first.join(' ') || 'unexpected error', {
+    suggestions: ['run again with IMGSYNC_DEBUG=1 for a stack trace and report it'],
+  })
+}

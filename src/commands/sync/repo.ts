@@ -1,0 +1,66 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../base-command.js'
+import { envCredentials, runTaskForCommand, type TaskJson, taskFlags } from '../../command-support.js'
+import { parseRepositoryReference } from '../../registry/reference.js'
+import { selectTags } from '../../rules/match.js'
+import { compileRegex, planRepo } from '../../sync/plan-adhoc.js'
+import { RegistryPool } from '../../sync/registries.js'
+
+export default class SyncRepo extends BaseCommand {
+  static summary = 'Copy every tag of a repository (or those the filters select) to another registry.'
+
+  static description = `Lists the tags of SRC_REPO, keeps those that pass --include / --exclude / --latest, and copies each to DST_REPO under the same tag, digest-preserving.
+Repository paths of any depth are kept as given. Tags already up to date are skipped with two small requests each, so a re-run is cheap.
+Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD.`
+
+  static examples = [
+    {
+      description: 'Mirror a whole repository',
+      command: '<%= config.bin %> sync repo registry.example.com/team-a/app registry.example.net/team-a/app',
+    },
+    {
+      description: 'Only release tags, not release candidates',
+      command: `<%= config.bin %> sync repo 127.0.0.1:5000/team-a/sub/svc 127.0.0.1:5001/team-a/sub/svc --include '^v\\d+\\.\\d+\\.\\d+' --exclude -rc`,
+    },
+    {
+      description: 'The five newest semver tags, as JSON for CI',
+      command: '<%= config.bin %> sync repo 127.0.0.1:5000/app 127.0.0.1:5001/app --latest 5 --json',
+    },
+  ]
+
+  static args = {
+    src: Args.string({ required: true, description: 'source repository: host[:port]/path/to/repo' }),
+    dst: Args.string({ required: true, description: 'target repository: host[:port]/path/to/repo' }),
+  }
+
+  static flags = {
+    include: Flags.string({ summary: 'Copy only tags matching this regular expression.', helpValue: 'RE' }),
+    exclude: Flags.string({ summary: 'Leave out tags matching this regular expression.', helpValue: 'RE' }),
+    latest: Flags.integer({ summary: 'Keep only the N highest tags in semver order.', min: 1, helpValue: 'N' }),
+    ...taskFlags,
+  }
+
+  async run(): Promise<TaskJson> {
+    const { args, flags } = await this.parse(SyncRepo)
+    const src = parseRepositoryReference(args.src)
+    const dst = parseRepositoryReference(args.dst)
+    compileRegex(flags.include, '--include')
+    compileRegex(flags.exclude, '--exclude')
+    const filter = { include: flags.include, exclude: flags.exclude, latest: flags.latest }
+    const pool = new RegistryPool()
+    const srcApi = pool.get({ host: src.registry, credentials: envCredentials('SRC') })
+    const dstApi = pool.get({ host: dst.registry, credentials: envCredentials('DST') })
+    return runTaskForCommand(
+      {
+        trigger: 'manual',
+        source: args.src,
+        target: args.dst,
+        override: flags.override,
+        dryRun: flags['dry-run'],
+        concurrency: flags.concurrency,
+        plan: () => planRepo(src, dst, srcApi, dstApi, (tags) => selectTags(filter, tags)),
+      },
+      { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },
+    )
+  }
+}

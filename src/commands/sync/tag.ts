@@ -1,0 +1,66 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../base-command.js'
+import { envCredentials, runTaskForCommand, type TaskJson, taskFlags } from '../../command-support.js'
+import { parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
+import { RegistryPool } from '../../sync/registries.js'
+
+export default class SyncTag extends BaseCommand {
+  static summary = 'Copy one image (or several tags of one repository) to another registry.'
+
+  static description = `Copies the image SRC names, with every platform, layer and manifest byte for byte, so digests stay the same.
+DST is a repository, optionally with a tag (default: the source tag). With --tags, SRC is a repository and each listed tag is copied in one task.
+A target tag that already has the source digest is skipped without moving any blob. One with a different digest fails with IMAGE_EXISTS unless --override is given.
+Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD. Loopback hosts use plain HTTP; every other host uses TLS.`
+
+  static examples = [
+    {
+      description: 'Copy one tag to another region',
+      command: '<%= config.bin %> sync tag swr.ap-southeast-1.example.com/team/app:1.2 swr.cn-north-4.example.com/team/app',
+    },
+    {
+      description: 'Copy three tags in one task, and print the result as JSON',
+      command: '<%= config.bin %> sync tag registry.example.com/team/app registry.example.net/team/app --tags 1.0,1.1,2.0 --json',
+    },
+    {
+      description: 'Copy by digest and give the target a tag',
+      command: '<%= config.bin %> sync tag 127.0.0.1:5000/app@sha256:<64 hex> 127.0.0.1:5001/app:stable',
+    },
+    {
+      description: 'Preview without copying',
+      command: '<%= config.bin %> sync tag 127.0.0.1:5000/app:1.0 127.0.0.1:5001/app --dry-run',
+    },
+  ]
+
+  static args = {
+    src: Args.string({ required: true, description: 'source image: host[:port]/repo:tag or host/repo@sha256:…' }),
+    dst: Args.string({ required: true, description: 'target repository: host[:port]/repo[:tag]' }),
+  }
+
+  static flags = {
+    tags: Flags.string({
+      summary: 'Comma-separated tags of the SRC repository to copy in one task.',
+      helpValue: 'a,b,c',
+    }),
+    ...taskFlags,
+  }
+
+  async run(): Promise<TaskJson> {
+    const { args, flags } = await this.parse(SyncTag)
+    const parsed = parseTagArgs({ source: args.src, target: args.dst, tags: flags.tags?.split(',').map((t) => t.trim()).filter(Boolean) })
+    const pool = new RegistryPool()
+    const srcApi = pool.get({ host: parsed.src.registry, credentials: envCredentials('SRC') })
+    const dstApi = pool.get({ host: parsed.dst.registry, credentials: envCredentials('DST') })
+    return runTaskForCommand(
+      {
+        trigger: 'manual',
+        source: args.src,
+        target: args.dst,
+        override: flags.override,
+        dryRun: flags['dry-run'],
+        concurrency: flags.concurrency,
+        plan: async () => planTags(parsed, srcApi, dstApi),
+      },
+      { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },
+    )
+  }
+}

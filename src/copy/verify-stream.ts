@@ -1,0 +1,62 @@
+import { createHash, type Hash } from 'node:crypto'
+import { Transform, type TransformCallback } from 'node:stream'
+import { ImgsyncError } from '../errors.js'
+import type { Descriptor } from '../registry/media-types.js'
+
+/**
+ * Passes a blob through while hashing and counting it. It fails the stream (so the upload is
+ * aborted and never committed) when the size overruns or the digest differs at the end.
+ */
+export class VerifyStream extends Transform {
+  private readonly hash: Hash
+  private readonly expectedHex: string
+  private seen = 0
+
+  constructor(
+    private readonly desc: Descriptor,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super()
+    const [alg, hex] = desc.digest.split(':')
+    if ((alg !== 'sha256' && alg !== 'sha512') || !hex) {
+      throw new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `unsupported digest algorithm in ${desc.digest}`)
+    }
+    this.hash = createHash(alg)
+    this.expectedHex = hex
+  }
+
+  get bytes(): number {
+    return this.seen
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length
+    if (this.seen > this.desc.size) {
+      cb(this.mismatch(`more than the ${this.desc.size} bytes its descriptor declares`))
+      return
+    }
+    this.hash.update(chunk)
+    this.onBytes?.(chunk.length)
+    cb(null, chunk)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.seen !== this.desc.size) {
+      cb(this.mismatch(`${this.seen} bytes, but its descriptor declares ${this.desc.size}`))
+      return
+    }
+    const hex = this.hash.digest('hex')
+    if (hex !== this.expectedHex) {
+      cb(this.mismatch(`content hashing to ${hex.slice(0, 12)}…`))
+      return
+    }
+    cb()
+  }
+
+  private mismatch(what: string): ImgsyncError {
+    return new ImgsyncError('DIGEST_MISMATCH', `blob ${this.desc.digest.slice(0, 19)}… arrived as ${what}`, {
+      temporary: true,
+      suggestions: ['the source sent damaged data; re-run the sync'],
+    })
+  }
+}

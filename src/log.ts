@@ -1,0 +1,55 @@
+// A small levelled logger to stderr. Everything it prints passes through redact(), so no
+// credential, token or URL userinfo reaches a terminal or a CI log.
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
+const order: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 }
+
+const secrets = new Set<string>()
+
+/** Registers a value that must never be printed (passwords, tokens); short values are ignored. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 4) secrets.add(value)
+}
+
+/** Masks registered secrets, Authorization values, URL userinfo and token-like query params. */
+export function redact(text: string): string {
+  let out = text
+  for (const s of secrets) out = out.split(s).join('<redacted>')
+  out = out.replace(/(authorization:?\s*"?)(basic|bearer)\s+[^\s",]+/gi, '$1$2 <redacted>')
+  out = out.replace(/(\/\/)[^/@\s:]+:[^/@\s]+@/g, '$1<redacted>@')
+  out = out.replace(/([?&](?:access_token|token|refresh_token|password)=)[^&\s]+/gi, '$1<redacted>')
+  return out
+}
+
+let level: LogLevel = (process.env.IMGSYNC_LOG_LEVEL as LogLevel) in order
+  ? (process.env.IMGSYNC_LOG_LEVEL as LogLevel)
+  : 'warn'
+let sink: (line: string) => void = (line) => process.stderr.write(`${line}\n`)
+
+export function setLogLevel(l: LogLevel): void {
+  level = l
+}
+
+export function setLogSink(fn: (line: string) => void): void {
+  sink = fn
+}
+
+function emit(l: LogLevel, msg: string): void {
+  if (order[l] <= order[level]) sink(redact(`${l === 'info' ? '' : `${l}: `}${msg}`))
+}
+
+export const log = {
+  error: (msg: string) => emit('error', msg),
+  warn: (msg: string) => emit('warn', msg),
+  info: (msg: string) => emit('info', msg),
+  debug: (msg: string) => emit('debug', msg),
+  enabled: (l: LogLevel) => order[l] <= order[level],
+}
+
+const warned = new Set<string>()
+/** Warns once per distinct message (registry Warning headers, insecure TLS). */
+export function warnOnce(msg: string): void {
+  if (warned.has(msg)) return
+  warned.add(msg)
+  log.warn(msg)
+}

@@ -1,0 +1,63 @@
+// The record format: one JSON object per line. Field names are the same as in --json output,
+// and are part of the contract (README "Records").
+
+export type TriggerType = 'manual' | 'scheduled' | 'auto'
+export type TaskStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'interrupted'
+export type ItemStatus = 'synced' | 'skipped' | 'failed' | 'planned' | 'excluded' | 'interrupted' | 'deleted'
+
+export interface BlobCounts {
+  copied: number
+  mounted: number
+  skipped: number
+}
+
+export interface TaskRecord {
+  type: 'task'
+  taskId: string
+  status: TaskStatus
+  trigger: TriggerType
+  rule?: string
+  /** what was synced, as the user wrote it (registry/repo or registry/namespace) */
+  source: string
+  target: string
+  dryRun: boolean
+  startedAt: string
+  durationMs: number
+  repositories: number
+  items: number
+  synced: number
+  skipped: number
+  failed: number
+  /** synced+skipped over items that ran, 0..1 (1 when there were none) */
+  successRate: number
+  bytes: number
+  code?: string
+  message?: string
+  /** for sharded runs: "i/n" */
+  shard?: string
+}
+
+export interface ItemRecord {
+  type: 'item'
+  taskId: string
+  rule?: string
+  trigger: TriggerType
+  source: string
+  target: string
+  repository: string
+  tag: string
+  digest?: string
+  mediaType?: string
+  kind?: string
+  status: ItemStatus
+  code?: string
+  message?: string
+  /** why skipped/excluded/planned */
+  reason?: string
+  bytes: number
+  blobs: BlobCounts
+  startedAt: string
+  durationMs: number
+}
+
+export type SyncRecord = TaskRecord | ItemRecord

@@ -1,0 +1,184 @@
+import { ImgsyncError } from '../errors.js'
+import { log, registerSecret } from '../log.js'
+import type { Challenge } from './challenge.js'
+
+/** What a credential source yields for one registry host. */
+export interface Credentials {
+  username?: string
+  password?: string
+  /** an OAuth2 refresh token (docker config `identitytoken`), exchanged by POST */
+  identityToken?: string
+}
+
+/** Resolves credentials lazily, so a docker credential helper runs only for hosts that ask. */
+export type CredentialSource = (host: string) => Promise<Credentials | undefined>
+
+export function staticCredentials(creds: Credentials | undefined): CredentialSource {
+  return async () => creds
+}
+
+interface CachedToken {
+  token: string
+  expiresAt: number
+}
+
+/** Fetches a token from `realm`; a seam so transport owns the HTTP and this owns the protocol. */
+export type TokenFetch = (
+  url: string,
+  init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
+) => Promise<{ status: number; json: () => Promise<unknown> }>
+
+const EARLY_REFRESH_MS = 10_000
+const DEFAULT_TOKEN_LIFE_S = 60
+
+/**
+ * Authorization state for one registry host: which scheme it asked for, and bearer tokens cached
+ * per scope set (distribution token spec).
+ */
+export class HostAuth {
+  private scheme: 'none' | 'basic' | 'bearer' | undefined
+  private realm = ''
+  private service = ''
+  private readonly tokens = new Map<string, CachedToken>()
+  private readonly inflight = new Map<string, Promise<CachedToken>>()
+  private creds: Promise<Credentials | undefined> | undefined
+
+  constructor(
+    private readonly host: string,
+    private readonly source: CredentialSource,
+    private readonly fetchToken: TokenFetch,
+  ) {}
+
+  get known(): boolean {
+    return this.scheme !== undefined
+  }
+
+  credentials(): Promise<Credentials | undefined> {
+    if (!this.creds) {
+      this.creds = this.source(this.host).then((c) => {
+        registerSecret(c?.password)
+        registerSecret(c?.identityToken)
+        return c
+      })
+    }
+    return this.creds
+  }
+
+  /** Records what the registry's /v2/ answer (or a 401) asked for. */
+  learn(challenge: Challenge | undefined): void {
+    if (!challenge) {
+      this.scheme = 'none'
+      return
+    }
+    if (challenge.scheme === 'bearer' && challenge.params.realm) {
+      this.scheme = 'bearer'
+      this.realm = challenge.params.realm
+      this.service = challenge.params.service ?? ''
+    } else if (challenge.scheme === 'basic') {
+      this.scheme = 'basic'
+    } else {
+      throw new ImgsyncError('AUTH_FAILED', `${this.host} asks for unsupported authentication "${challenge.scheme}"`)
+    }
+  }
+
+  /** The Authorization header for a request needing `scopes`, or undefined for anonymous access. */
+  async header(scopes: string[]): Promise<string | undefined> {
+    if (this.scheme === 'basic') {
+      const c = await this.credentials()
+      if (!c?.username) return undefined
+      return `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`
+    }
+    if (this.scheme !== 'bearer') return undefined
+    const key = scopeKey(scopes)
+    const cached = this.tokens.get(key)
+    if (cached && cached.expiresAt - EARLY_REFRESH_MS > Date.now()) return `Bearer ${cached.token}`
+    let pending = this.inflight.get(key)
+    if (!pending) {
+      pending = this.requestToken(scopes).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, pending)
+    }
+    const fresh = await pending
+    this.tokens.set(key, fresh)
+    return `Bearer ${fresh.token}`
+  }
+
+  /** Drops a cached token after the registry rejected it (expired or too narrow). */
+  invalidate(scopes: string[]): void {
+    this.tokens.delete(scopeKey(scopes))
+  }
+
+  get isBearer(): boolean {
+    return this.scheme === 'bearer'
+  }
+
+  private async requestToken(scopes: string[]): Promise<CachedToken> {
+    const c = await this.credentials()
+    const url = new URL(this.realm)
+    if (this.service) url.searchParams.set('service', this.service)
+    let res: Awaited<ReturnType<TokenFetch>>
+    if (c?.identityToken) {
+      res = await this.oauthPost(url, scopes, c.identityToken)
+    } else {
+      for (const s of scopes) url.searchParams.append('scope', s)
+      const headers: Record<string, string> = {}
+      if (c?.username) {
+        headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`
+      }
+      res = await this.fetchToken(url.toString(), { method: 'GET', headers })
+    }
+    if (res.status === 401 || res.status === 403) {
+      throw new ImgsyncError(
+        'AUTH_FAILED',
+        `${this.host}: the token service rejected ${c ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`,
+        { status: res.status, suggestions: [c ? 'check the username and password' : 'configure credentials'] },
+      )
+    }
+    if (res.status !== 200) {
+      throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service answered HTTP ${res.status}`, {
+        status: res.status,
+        temporary: res.status >= 500,
+      })
+    }
+    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number }
+    const token = body.token ?? body.access_token
+    if (!token) throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service sent no token`)
+    registerSecret(token)
+    const life = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFE_S
+    log.debug(`token for ${this.host} [${scopes.join(' ')}] valid ${life}s`)
+    return { token, expiresAt: Date.now() + life * 1000 }
+  }
+
+  /** OAuth2 refresh-token grant; registries without it answer 404/405 and get the GET form. */
+  private async oauthPost(url: URL, scopes: string[], refreshToken: string) {
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: 'imgsync',
+      service: this.service,
+      scope: scopes.join(' '),
+    })
+    const res = await this.fetchToken(url.origin + url.pathname, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+    })
+    if (res.status !== 404 && res.status !== 405) return res
+    for (const s of scopes) url.searchParams.append('scope', s)
+    return this.fetchToken(url.toString(), {
+      method: 'GET',
+      headers: { authorization: `Bearer ${refreshToken}` },
+    })
+  }
+}
+
+function scopeKey(scopes: string[]): string {
+  return [...scopes].sort().join(' ')
+}
+
+export function pullScope(repo: string): string {
+  return `repository:${repo}:pull`
+}
+
+export function pushScope(repo: string): string {
+  return `repository:${repo}:pull,push`
+}

@@ -1,0 +1,401 @@
+import { readFileSync } from 'node:fs'
+import type { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Agent, type Dispatcher, request } from 'undici'
+import { ImgsyncError, isImgsyncError } from '../errors.js'
+import { log, warnOnce } from '../log.js'
+import { type CredentialSource, HostAuth } from './auth.js'
+import { parseChallenges, pickChallenge } from './challenge.js'
+import { isLoopbackHost } from './reference.js'
+
+export interface TlsOptions {
+  /** PEM file of the CA that signed the registry's certificate */
+  ca?: string
+  /** skip certificate verification (explicit opt-in; warns) */
+  insecure?: boolean
+  /** plain HTTP (default only for loopback hosts) */
+  plainHttp?: boolean
+  /** client certificate and key (PEM files) for mutual TLS */
+  cert?: string
+  key?: string
+}
+
+export interface TransportOptions {
+  /** host[:port] the API is served on */
+  host: string
+  credentials: CredentialSource
+  tls?: TlsOptions
+  /** connections kept per origin */
+  connections?: number
+  /** ms to wait for response headers */
+  headersTimeout?: number
+  /** ms a response body may stay idle (not a total limit, so large blobs are fine) */
+  bodyTimeout?: number
+  /** attempts after the first for temporary failures */
+  retries?: number
+  /** base backoff in ms (doubled per attempt, with jitter) */
+  backoffMs?: number
+}
+
+export interface RegistryRequest {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE'
+  /** a path below the origin (`/v2/...`) or an absolute URL (an upload Location) */
+  path: string
+  headers?: Record<string, string>
+  body?: Buffer | string | Readable
+  /** token scopes this request needs */
+  scopes: string[]
+  /** statuses returned to the caller instead of being turned into errors (2xx always are) */
+  allow?: number[]
+  /** what the request is about, for error messages ("manifest app:1.0") */
+  what: string
+}
+
+export interface RegistryResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Dispatcher.ResponseData['body']
+  /** the URL that answered (after redirects) */
+  url: string
+}
+
+const TEMPORARY_STATUS = new Set([408, 429, 500, 502, 503, 504])
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308])
+const MAX_REDIRECTS = 10
+const MAX_RETRY_AFTER_MS = 60_000
+const TLS_ERROR =
+  /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|SSL|EPROTO|wrong version number|DEPTH_ZERO/i
+
+const agents = new Map<string, Agent>()
+
+/** One keep-alive pool per TLS setting, shared by every host that uses it. */
+function agentFor(opts: TransportOptions): Agent {
+  const tls = opts.tls ?? {}
+  const key = JSON.stringify([tls.ca, tls.insecure, tls.cert, tls.key, opts.connections, opts.headersTimeout])
+  let agent = agents.get(key)
+  if (!agent) {
+    agent = new Agent({
+      connections: opts.connections ?? 32,
+      keepAliveTimeout: 30_000,
+      headersTimeout: opts.headersTimeout ?? 30_000,
+      bodyTimeout: opts.bodyTimeout ?? 60_000,
+      connect: {
+        timeout: 10_000,
+        rejectUnauthorized: !tls.insecure,
+        ca: tls.ca ? readFileSync(tls.ca) : undefined,
+        cert: tls.cert ? readFileSync(tls.cert) : undefined,
+        key: tls.key ? readFileSync(tls.key) : undefined,
+      },
+    })
+    agents.set(key, agent)
+  }
+  return agent
+}
+
+/** Closes every pooled connection so the process can exit promptly. */
+export async function closeAllAgents(): Promise<void> {
+  const all = [...agents.values()]
+  agents.clear()
+  await Promise.all(all.map((a) => a.close().catch(() => undefined)))
+}
+
+/** Registry error body: `{"errors":[{"code","message"}]}`; may be empty or not JSON. */
+function parseErrorBody(text: string): { code?: string; message?: string } {
+  try {
+    const json = JSON.parse(text) as { errors?: { code?: string; message?: string }[] }
+    const first = json.errors?.[0]
+    if (first) return { code: first.code, message: first.message }
+  } catch {
+    // not JSON: fall through to the status
+  }
+  return {}
+}
+
+function header(headers: RegistryResponse['headers'], name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+/** Retry-After as milliseconds (seconds or an HTTP date), capped. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined
+  const secs = Number(value)
+  const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(value) - now
+  if (!Number.isFinite(ms)) return undefined
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS)
+}
+
+/** Maps an HTTP error answer to our stable codes; the registry's own code is kept alongside. */
+export function errorForStatus(
+  status: number,
+  body: { code?: string; message?: string },
+  host: string,
+  what: string,
+): ImgsyncError {
+  const detail = body.message ? `: ${body.code ?? ''} ${body.message}`.replace(': ', ': ').trim() : ''
+  const opts = { status, registryCode: body.code, temporary: TEMPORARY_STATUS.has(status) }
+  const base = `${host}: ${what}`
+  if (status === 401) {
+    return new ImgsyncError('AUTH_FAILED', `${base}: authentication failed (HTTP 401)${detail}`, {
+      ...opts,
+      suggestions: ['check the credentials for this registry'],
+    })
+  }
+  if (status === 403 || body.code === 'DENIED') {
+    return new ImgsyncError('DENIED', `${base}: permission denied (HTTP ${status})${detail}`, {
+      ...opts,
+      suggestions: ['the account needs pull on the source and push on the target'],
+    })
+  }
+  if (status === 404) {
+    const msg =
+      body.code === 'NAME_UNKNOWN'
+        ? 'repository not found'
+        : body.code === 'MANIFEST_UNKNOWN'
+          ? 'not found'
+          : body.code === 'BLOB_UNKNOWN'
+            ? 'blob not found'
+            : 'not found (HTTP 404)'
+    return new ImgsyncError('NOT_FOUND', `${base}: ${msg}`, opts)
+  }
+  if (status === 429) {
+    return new ImgsyncError('RATE_LIMITED', `${base}: rate limited (HTTP 429)`, {
+      ...opts,
+      suggestions: ['lower --concurrency or retry later'],
+    })
+  }
+  if (status === 415 || body.code === 'MANIFEST_INVALID' || body.code === 'UNSUPPORTED') {
+    return new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `${base}: the registry refused it (HTTP ${status})${detail}`, opts)
+  }
+  if (body.code === 'DIGEST_INVALID' || body.code === 'SIZE_INVALID') {
+    return new ImgsyncError('DIGEST_MISMATCH', `${base}: the registry saw different content${detail}`, opts)
+  }
+  if (body.code === 'NAME_INVALID' || body.code === 'TAG_INVALID') {
+    return new ImgsyncError('INVALID_REFERENCE', `${base}: the registry refused the name${detail}`, opts)
+  }
+  return new ImgsyncError('REGISTRY_ERROR', `${base}: HTTP ${status}${detail}`, opts)
+}
+
+/** Turns a socket-level failure into NETWORK / TIMEOUT / TLS with the host named. */
+export function errorForNetwork(err: unknown, host: string, what: string): ImgsyncError {
+  if (isImgsyncError(err)) return err
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
+  const code = e?.code ?? e?.cause?.code ?? ''
+  const message = e?.cause?.message ?? e?.message ?? String(err)
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new ImgsyncError('TIMEOUT', `${host}: ${what}: no answer in time (${code})`, {
+      temporary: true,
+      suggestions: ['check the network, or raise --timeout'],
+    })
+  }
+  if (TLS_ERROR.test(code) || TLS_ERROR.test(message)) {
+    return new ImgsyncError('TLS', `${host}: TLS handshake failed: ${message}`, {
+      suggestions: [
+        `give the registry's CA file (registries.<name>.tls.ca / --src-ca / --dst-ca)`,
+        'or, only for a test registry, tls.insecure: true',
+      ],
+    })
+  }
+  const unreachable = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN'
+  return new ImgsyncError('NETWORK', `${host}: ${what}: ${unreachable ? 'cannot connect' : 'connection failed'} (${code || message})`, {
+    temporary: true,
+    suggestions: unreachable ? [`check that ${host} is the right host and port and is reachable`] : [],
+  })
+}
+
+/**
+ * HTTP to one registry host: pooled keep-alive connections, the /v2/ ping and auth handshake,
+ * retries with backoff and Retry-After, redirects followed by hand (never carrying Authorization
+ * to another host), and registry errors mapped to stable codes.
+ */
+export class RegistryTransport {
+  readonly host: string
+  readonly origin: string
+  private readonly agent: Agent
+  private readonly auth: HostAuth
+  private ping: Promise<void> | undefined
+  private readonly retries: number
+  private readonly backoffMs: number
+  /** counts of requests by outcome, for metrics and tests */
+  readonly stats = { requests: 0, retries: 0, rateLimited: 0 }
+
+  constructor(opts: TransportOptions) {
+    this.host = opts.host
+    const plain = opts.tls?.plainHttp ?? (isLoopbackHost(opts.host) && !opts.tls?.ca && !opts.tls?.insecure)
+    this.origin = `${plain ? 'http' : 'https'}://${opts.host}`
+    if (opts.tls?.insecure && !plain) warnOnce(`TLS verification is off for ${opts.host} (tls.insecure)`)
+    this.agent = agentFor(opts)
+    this.retries = opts.retries ?? 3
+    this.backoffMs = opts.backoffMs ?? 200
+    this.auth = new HostAuth(opts.host, opts.credentials, (url, init) => this.tokenFetch(url, init))
+  }
+
+  /** Sends a request; 2xx and `allow`ed statuses come back, anything else throws an ImgsyncError. */
+  async send(req: RegistryRequest): Promise<RegistryResponse> {
+    await this.ensurePing()
+    const replayable = !(req.body && typeof req.body === 'object' && 'pipe' in req.body)
+    let attempt = 0
+    let reauthed = false
+    for (;;) {
+      let res: RegistryResponse
+      try {
+        res = await this.once(req)
+      } catch (err) {
+        const e = errorForNetwork(err, this.host, req.what)
+        if (e.temporary && replayable && attempt < this.retries) {
+          await this.backoff(attempt++, undefined, e.message)
+          continue
+        }
+        throw e
+      }
+      if (res.status < 300 || req.allow?.includes(res.status)) return res
+      const text = await readText(res)
+      if (res.status === 401 && this.auth.isBearer && replayable && !reauthed) {
+        // an expired token or one for too few scopes: fetch a fresh one, once
+        reauthed = true
+        this.auth.invalidate(req.scopes)
+        continue
+      }
+      const err = errorForStatus(res.status, parseErrorBody(text), this.host, req.what)
+      if (res.status === 429) this.stats.rateLimited++
+      if (err.temporary && replayable && attempt < this.retries) {
+        await this.backoff(attempt++, retryAfterMs(header(res.headers, 'retry-after')), err.message)
+        continue
+      }
+      throw err
+    }
+  }
+
+  /** One HTTP exchange, following redirects by hand. */
+  private async once(req: RegistryRequest): Promise<RegistryResponse> {
+    let url = req.path.startsWith('http') ? req.path : this.origin + req.path
+    const authorization = await this.auth.header(req.scopes)
+    for (let hop = 0; ; hop++) {
+      const sameHost = new URL(url).origin === this.origin
+      const headers: Record<string, string> = { 'user-agent': 'imgsync', ...req.headers }
+      if (authorization && sameHost) headers.authorization = authorization
+      this.stats.requests++
+      if (log.enabled('debug')) log.debug(`${req.method} ${url}`)
+      const res = await request(url, { method: req.method, headers, body: req.body, dispatcher: this.agent })
+      if (log.enabled('debug')) log.debug(`${res.statusCode} ${req.method} ${url}`)
+      const warning = header(res.headers, 'warning')
+      if (warning) warnOnce(`${this.host}: ${warning}`)
+      if (REDIRECT_STATUS.has(res.statusCode) && (req.method === 'GET' || req.method === 'HEAD')) {
+        const location = header(res.headers, 'location')
+        await res.body.dump()
+        if (!location) throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: redirect without Location`)
+        if (hop >= MAX_REDIRECTS) throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: too many redirects`)
+        url = new URL(location, url).toString()
+        continue
+      }
+      return { status: res.statusCode, headers: res.headers, body: res.body, url }
+    }
+  }
+
+  /** GET /v2/ once per host to learn whether and how it wants authentication. */
+  private ensurePing(): Promise<void> {
+    if (!this.ping) {
+      this.ping = this.doPing().catch((err) => {
+        this.ping = undefined
+        throw err
+      })
+    }
+    return this.ping
+  }
+
+  private async doPing(): Promise<void> {
+    let attempt = 0
+    for (;;) {
+      try {
+        const res = await request(`${this.origin}/v2/`, {
+          method: 'GET',
+          headers: { 'user-agent': 'imgsync' },
+          dispatcher: this.agent,
+        })
+        this.stats.requests++
+        await res.body.dump()
+        if (res.statusCode === 200) return this.auth.learn(undefined)
+        if (res.statusCode === 401) {
+          const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
+          if (!challenge) {
+            throw new ImgsyncError('AUTH_FAILED', `${this.host}: asks for authentication without a usable challenge`)
+          }
+          this.auth.learn(challenge)
+          if (challenge.scheme === 'basic' && !(await this.auth.credentials())?.username) {
+            throw new ImgsyncError('AUTH_FAILED', `${this.host}: needs a username and password`, {
+              suggestions: ['add credentials for this registry (rule file, docker login, or IMGSYNC_*_USERNAME/PASSWORD)'],
+            })
+          }
+          return
+        }
+        if (res.statusCode === 404) {
+          throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: does not look like an OCI registry (GET /v2/ → 404)`, {
+            suggestions: ['check the host and port'],
+          })
+        }
+        const err = errorForStatus(res.statusCode, {}, this.host, 'GET /v2/')
+        if (err.temporary && attempt < this.retries) {
+          await this.backoff(attempt++, retryAfterMs(header(res.headers, 'retry-after')), err.message)
+          continue
+        }
+        throw err
+      } catch (err) {
+        const e = errorForNetwork(err, this.host, 'connect')
+        if (e.code === 'NETWORK' && attempt < this.retries && !/cannot connect/.test(e.message)) {
+          await this.backoff(attempt++, undefined, e.message)
+          continue
+        }
+        throw e
+      }
+    }
+  }
+
+  private async tokenFetch(url: string, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }) {
+    const target = new URL(url)
+    if (target.protocol !== 'https:' && !(target.protocol === 'http:' && (this.origin.startsWith('http:') || isLoopbackHost(target.host)))) {
+      throw new ImgsyncError('AUTH_FAILED', `${this.host}: refusing token realm ${target.origin} (not https)`)
+    }
+    try {
+      const res = await request(url, {
+        method: init.method,
+        headers: { 'user-agent': 'imgsync', ...init.headers },
+        body: init.body,
+        dispatcher: this.agent,
+      })
+      this.stats.requests++
+      return {
+        status: res.statusCode,
+        json: async () => {
+          try {
+            return await res.body.json()
+          } catch {
+            throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service sent an unreadable answer`)
+          }
+        },
+      }
+    } catch (err) {
+      throw errorForNetwork(err, target.host, 'token request')
+    }
+  }
+
+  private async backoff(attempt: number, retryAfter: number | undefined, why: string): Promise<void> {
+    this.stats.retries++
+    const exp = this.backoffMs * 2 ** attempt
+    const jittered = exp * (0.75 + Math.random() * 0.5)
+    const wait = retryAfter ?? Math.min(jittered, 10_000)
+    log.debug(`retry ${attempt + 1}/${this.retries} in ${Math.round(wait)}ms: ${why}`)
+    await sleep(wait)
+  }
+}
+
+/** Reads an error body (bounded) and frees the connection. */
+async function readText(res: RegistryResponse): Promise<string> {
+  try {
+    const text = await res.body.text()
+    return text.slice(0, 65_536)
+  } catch {
+    return ''
+  }
+}
+
+export { header as responseHeader }

@@ -1,0 +1,101 @@
+import { ImgsyncError } from '../errors.js'
+import type { RegistryApi } from '../registry/api.js'
+import { isValidTag, parseReference, type Reference } from '../registry/reference.js'
+import type { Exclusion, ItemPlan, Plan } from './run-task.js'
+
+/** Compiles a user regex, naming the flag when it is invalid. */
+export function compileRegex(source: string | undefined, what: string): RegExp | undefined {
+  if (source === undefined || source === '') return undefined
+  try {
+    return new RegExp(source)
+  } catch (err) {
+    throw new ImgsyncError('INVALID_ARGUMENT', `${what}: invalid regular expression "${source}": ${(err as Error).message}`)
+  }
+}
+
+function display(registry: string, repo: string, tagOrDigest: string): string {
+  return `${registry}/${repo}${tagOrDigest.includes(':') ? '@' : ':'}${tagOrDigest}`
+}
+
+export interface TagPlanInput {
+  source: string
+  target: string
+  tags?: string[]
+}
+
+/** Parses `sync tag` arguments into source/target references and the tag list. */
+export function parseTagArgs(input: TagPlanInput): { src: Reference; dst: Reference; refs: string[] } {
+  const src = parseReference(input.source)
+  const dst = parseReference(input.target)
+  if (dst.digest) {
+    throw new ImgsyncError('INVALID_REFERENCE', `target "${input.target}" names a digest; give host/repo[:tag]`)
+  }
+  let refs: string[]
+  if (input.tags && input.tags.length > 0) {
+    if (src.tag || src.digest) {
+      throw new ImgsyncError('INVALID_ARGUMENT', `--tags lists the tags; give the source as a repository, not "${input.source}"`)
+    }
+    for (const t of input.tags) {
+      if (!isValidTag(t)) throw new ImgsyncError('INVALID_REFERENCE', `--tags: "${t}" is not a valid tag`)
+    }
+    if (dst.tag) throw new ImgsyncError('INVALID_ARGUMENT', `with --tags the target must be a repository, not "${input.target}"`)
+    refs = [...new Set(input.tags)]
+  } else {
+    refs = [src.digest ?? src.tag ?? 'latest']
+  }
+  return { src, dst, refs }
+}
+
+/** Items for `sync tag`: each source tag (or the digest) to the target repository. */
+export function planTags(
+  args: { src: Reference; dst: Reference; refs: string[] },
+  srcApi: RegistryApi,
+  dstApi: RegistryApi,
+): Plan {
+  const { src, dst, refs } = args
+  const items: ItemPlan[] = refs.map((ref) => {
+    // a source given by digest keeps its tag name on the target when the user wrote one
+    const dstTag = dst.tag ?? (ref.includes(':') ? src.tag : ref)
+    return {
+      src: srcApi,
+      srcRepo: src.repository,
+      srcRef: ref,
+      dst: dstApi,
+      dstRepo: dst.repository,
+      dstTag,
+      source: display(src.registry, src.repository, ref),
+      target: display(dst.registry, dst.repository, dstTag ?? ref),
+      tag: src.tag ?? ref,
+    }
+  })
+  return { items, excluded: [], repositories: 1 }
+}
+
+/** Items for `sync repo`: every source tag that passes the filters. */
+export async function planRepo(
+  src: Reference,
+  dst: Reference,
+  srcApi: RegistryApi,
+  dstApi: RegistryApi,
+  select: (tags: string[]) => { selected: string[]; excluded: { tag: string; reason: string }[] },
+): Promise<Plan> {
+  const tags = await srcApi.listTags(src.repository)
+  const { selected, excluded } = select(tags)
+  const items = selected.map((tag) => ({
+    src: srcApi,
+    srcRepo: src.repository,
+    srcRef: tag,
+    dst: dstApi,
+    dstRepo: dst.repository,
+    dstTag: tag,
+    source: display(src.registry, src.repository, tag),
+    target: display(dst.registry, dst.repository, tag),
+    tag,
+  }))
+  const ex: Exclusion[] = excluded.map((e) => ({
+    source: display(src.registry, src.repository, e.tag),
+    tag: e.tag,
+    reason: e.reason,
+  }))
+  return { items, excluded: ex, repositories: 1 }
+}

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto'
+import pLimit from 'p-limit'
+import { BlobCopier, type BlobLocations, MemoryBlobLocations } from '../copy/blob-copier.js'
+import { copyImage } from '../copy/copy-image.js'
+import { type ImgsyncError, toImgsyncError } from '../errors.js'
+import type { RecordWriter } from '../records/store.js'
+import type { ItemRecord, TaskRecord, TaskStatus, TriggerType } from '../records/types.js'
+import type { RegistryApi } from '../registry/api.js'
+import type { ArtifactKind } from '../registry/media-types.js'
+
+/** One image to copy, as the planner resolved it. */
+export interface ItemPlan {
+  src: RegistryApi
+  srcRepo: string
+  /** tag or digest at the source */
+  srcRef: string
+  dst: RegistryApi
+  dstRepo: string
+  /** undefined: push by digest only */
+  dstTag?: string
+  /** display forms, as in records: host/repo:tag */
+  source: string
+  target: string
+  tag: string
+}
+
+/** Something the planner left out, reported in dry runs and --json (never copied). */
+export interface Exclusion {
+  source: string
+  tag: string
+  reason: string
+}
+
+export interface Plan {
+  items: ItemPlan[]
+  excluded: Exclusion[]
+  repositories: number
+}
+
+/** Progress reported as events, so the engine never depends on a UI or on metrics. */
+export interface TaskListener {
+  taskStarted?(task: TaskRecord): void
+  planned?(plan: Plan): void
+  itemDone?(item: ItemRecord): void
+  bytes?(delta: number): void
+  taskDone?(task: TaskRecord): void
+}
+
+export interface TaskSpec {
+  trigger: TriggerType
+  rule?: string
+  source: string
+  target: string
+  override: boolean
+  dryRun: boolean
+  concurrency: number
+  types?: ArtifactKind[]
+  shard?: string
+  /** resolves the items; an error here fails the whole task with its code */
+  plan: () => Promise<Plan>
+  records: RecordWriter
+  listener?: TaskListener
+  /** aborting stops new items; items not finished are recorded `interrupted` */
+  signal?: AbortSignal
+  blobLocations?: BlobLocations
+}
+
+export interface TaskResult {
+  task: TaskRecord
+  items: ItemRecord[]
+  excluded: Exclusion[]
+}
+
+export function newTaskId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+  return `t-${stamp}-${randomBytes(3).toString('hex')}`
+}
+
+function finalStatus(t: TaskRecord, interrupted: boolean): TaskStatus {
+  if (interrupted) return 'interrupted'
+  if (t.failed === 0) return 'succeeded'
+  return t.synced + t.skipped > 0 ? 'partial' : 'failed'
+}
+
+/** Runs one task: plan, copy every item with bounded concurrency, write records as it goes. */
+export async function runTask(spec: TaskSpec): Promise<TaskResult> {
+  const started = Date.now()
+  const task: TaskRecord = {
+    type: 'task',
+    taskId: newTaskId(new Date(started)),
+    status: 'running',
+    trigger: spec.trigger,
+    ...(spec.rule !== undefined && { rule: spec.rule }),
+    source: spec.source,
+    target: spec.target,
+    dryRun: spec.dryRun,
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    repositories: 0,
+    items: 0,
+    synced: 0,
+    skipped: 0,
+    failed: 0,
+    successRate: 1,
+    bytes: 0,
+    ...(spec.shard !== undefined && { shard: spec.shard }),
+  }
+  spec.records.append(task)
+  spec.listener?.taskStarted?.(task)
+  const items: ItemRecord[] = []
+  let excluded: Exclusion[] = []
+
+  const finish = (error?: ImgsyncError): TaskResult => {
+    const interrupted = spec.signal?.aborted ?? false
+    const ran = task.synced + task.skipped + task.failed
+    task.successRate = ran === 0 ? 1 : Math.round(((task.synced + task.skipped) / ran) * 10_000) / 10_000
+    task.status = error ? 'failed' : finalStatus(task, interrupted)
+    if (error) {
+      task.code = error.code
+      task.message = error.message
+    } else if (interrupted) {
+      task.code = 'INTERRUPTED'
+      task.message = 'stopped by a signal; run the same command again to finish'
+    }
+    task.durationMs = Date.now() - started
+    spec.records.append(task)
+    spec.listener?.taskDone?.(task)
+    return { task, items, excluded }
+  }
+
+  let plan: Plan
+  try {
+    plan = await spec.plan()
+  } catch (err) {
+    return finish(toImgsyncError(err))
+  }
+  excluded = plan.excluded
+  task.repositories = plan.repositories
+  task.items = plan.items.length
+  spec.listener?.planned?.(plan)
+
+  const limit = pLimit(Math.max(1, spec.concurrency))
+  const blobs = new BlobCopier(pLimit(Math.max(1, spec.concurrency)), spec.blobLocations ?? new MemoryBlobLocations(), (n) =>
+    spec.listener?.bytes?.(n),
+  )
+
+  const record = (item: ItemRecord) => {
+    items.push(item)
+    if (item.status === 'synced') task.synced++
+    else if (item.status === 'skipped') task.skipped++
+    else if (item.status === 'failed') task.failed++
+    task.bytes += item.bytes
+    spec.records.append(item)
+    spec.listener?.itemDone?.(item)
+  }
+
+  const runItem = async (p: ItemPlan): Promise<void> => {
+    const t0 = Date.now()
+    const base = {
+      type: 'item' as const,
+      taskId: task.taskId,
+      ...(spec.rule !== undefined && { rule: spec.rule }),
+      trigger: spec.trigger,
+      source: p.source,
+      target: p.target,
+      repository: p.srcRepo,
+      tag: p.tag,
+      startedAt: new Date(t0).toISOString(),
+    }
+    if (spec.signal?.aborted) {
+      record({ ...base, status: 'interrupted', code: 'INTERRUPTED', bytes: 0, blobs: zeroBlobs(), durationMs: 0 })
+      return
+    }
+    try {
+      const out = await copyImage(
+        {
+          src: p.src,
+          srcRepo: p.srcRepo,
+          srcRef: p.srcRef,
+          dst: p.dst,
+          dstRepo: p.dstRepo,
+          dstTag: p.dstTag,
+          override: spec.override,
+          dryRun: spec.dryRun,
+          types: spec.types,
+        },
+        { blobs },
+      )
+      record({
+        ...base,
+        digest: out.digest,
+        mediaType: out.mediaType,
+        ...(out.kind !== undefined && { kind: out.kind }),
+        status: out.status,
+        ...(out.reason !== undefined && { reason: out.reason }),
+        bytes: out.blobs.bytes,
+        blobs: { copied: out.blobs.copied, mounted: out.blobs.mounted, skipped: out.blobs.skipped },
+        durationMs: Date.now() - t0,
+      })
+    } catch (raw) {
+      const err = toImgsyncError(raw)
+      const status = spec.signal?.aborted ? 'interrupted' : 'failed'
+      record({
+        ...base,
+        status,
+        code: status === 'interrupted' ? 'INTERRUPTED' : err.code,
+        message: err.message,
+        bytes: 0,
+        blobs: zeroBlobs(),
+        durationMs: Date.now() - t0,
+      })
+    }
+  }
+
+  await Promise.all(plan.items.map((p) => limit(() => runItem(p))))
+  return finish()
+}
+
+function zeroBlobs() {
+  return { copied: 0, mounted: 0, skipped: 0 }
+}
