@@ -15,15 +15,14 @@ export function registerSecret(value: string | undefined): void {
 export function redact(text: string): string {
   let out = text
   for (const s of secrets) out = out.split(s).join('<redacted>')
-  out = out.replace(/(authorization:?\s*"?)(basic|bearer)\s+[^\s",]+/gi, '$1$2 <redacted>')
+  out = out.replace(/(authorization"?\s*:?\s*"?)(basic|bearer)\s+[^\s",]+/gi, '$1$2 <redacted>')
   out = out.replace(/(\/\/)[^/@\s:]+:[^/@\s]+@/g, '$1<redacted>@')
   out = out.replace(/([?&](?:access_token|token|refresh_token|password)=)[^&\s]+/gi, '$1<redacted>')
   return out
 }
 
-let level: LogLevel = (process.env.IMGSYNC_LOG_LEVEL as LogLevel) in order
-  ? (process.env.IMGSYNC_LOG_LEVEL as LogLevel)
-  : 'warn'
+let level: LogLevel =
+  (process.env.IMGSYNC_LOG_LEVEL as LogLevel) in order ? (process.env.IMGSYNC_LOG_LEVEL as LogLevel) : 'warn'
 let sink: (line: string) => void = (line) => process.stderr.write(`${line}\n`)
 
 export function setLogLevel(l: LogLevel): void {

@@ -32,9 +32,9 @@ export class MemoryBlobLocations implements BlobLocations {
   }
   add(registry: string, repo: string, digest: string): void {
     const key = `${registry}\n${digest}`
-    let set = this.map.get(key)
-    if (!set) this.map.set(key, (set = new Set()))
+    const set = this.map.get(key) ?? new Set<string>()
     set.add(repo)
+    this.map.set(key, set)
   }
 }
 
@@ -100,7 +100,8 @@ export class BlobCopier {
       return
     }
     let session: string | undefined
-    const from = this.locations.find(dst.name, desc.digest, dstRepo) ?? (src.name === dst.name ? srcRepo : undefined)
+    const from =
+      this.locations.find(dst.name, desc.digest, dstRepo) ?? (src.name === dst.name ? srcRepo : undefined)
     if (from !== undefined && from !== dstRepo) {
       const mount = await dst.mountBlob(dstRepo, desc.digest, from)
       if (mount.mounted) {

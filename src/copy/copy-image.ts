@@ -59,9 +59,13 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   const blobs = emptyBlobStats()
   const srcInfo = await src.headManifest(srcRepo, srcRef)
   if (!srcInfo) {
-    throw new ImgsyncError('NOT_FOUND', `${src.name}: ${srcRepo}${srcRef.includes(':') ? '@' : ':'}${srcRef} not found`, {
-      suggestions: ['check the repository and tag at the source'],
-    })
+    throw new ImgsyncError(
+      'NOT_FOUND',
+      `${src.name}: ${srcRepo}${srcRef.includes(':') ? '@' : ':'}${srcRef} not found`,
+      {
+        suggestions: ['check the repository and tag at the source'],
+      },
+    )
   }
 
   let root: { manifest: Manifest; parsed: ParsedManifest } | undefined
@@ -84,7 +88,15 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
 
   const existing = await dst.headManifest(dstRepo, dstTag ?? srcInfo.digest)
   if (existing && existing.digest === srcInfo.digest) {
-    return { status: 'skipped', digest: srcInfo.digest, mediaType: srcInfo.mediaType, kind, reason: 'same digest', blobs, manifests: 0 }
+    return {
+      status: 'skipped',
+      digest: srcInfo.digest,
+      mediaType: srcInfo.mediaType,
+      kind,
+      reason: 'same digest',
+      blobs,
+      manifests: 0,
+    }
   }
   if (existing && !req.override) {
     throw new ImgsyncError(
@@ -107,10 +119,18 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
 
   root ??= await fetchManifest(src, srcRepo, srcInfo.digest)
   const walker = new GraphCopy(req, deps, blobs)
-  await walker.copyTree(root.manifest, root.parsed)
-  const pushed = await dst.putManifest(dstRepo, dstTag ?? srcInfo.digest, root.manifest.bytes, root.parsed.mediaType)
+  await walker.copyTree(root.parsed)
+  const pushed = await dst.putManifest(
+    dstRepo,
+    dstTag ?? srcInfo.digest,
+    root.manifest.bytes,
+    root.parsed.mediaType,
+  )
   if (pushed.digest !== srcInfo.digest) {
-    throw new ImgsyncError('DIGEST_MISMATCH', `${dst.name}: stored ${dstRepo} as ${short(pushed.digest)}…, expected ${short(srcInfo.digest)}…`)
+    throw new ImgsyncError(
+      'DIGEST_MISMATCH',
+      `${dst.name}: stored ${dstRepo} as ${short(pushed.digest)}…, expected ${short(srcInfo.digest)}…`,
+    )
   }
   return {
     status: 'synced',
@@ -128,12 +148,21 @@ async function fetchManifest(src: RegistryApi, repo: string, digest: string) {
   try {
     parsed = parseManifest(manifest.bytes, manifest.mediaType)
   } catch (err) {
-    throw new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `${src.name}: ${repo}@${short(digest)}…: ${(err as Error).message}`)
+    throw new ImgsyncError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${src.name}: ${repo}@${short(digest)}…: ${(err as Error).message}`,
+    )
   }
   if (isSchema1(parsed.mediaType)) {
-    throw new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `${src.name}: ${repo}@${short(digest)}… is a Docker schema 1 manifest`, {
-      suggestions: ['schema 1 binds the repository name into its signature; re-push the image with a current client'],
-    })
+    throw new ImgsyncError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${src.name}: ${repo}@${short(digest)}… is a Docker schema 1 manifest`,
+      {
+        suggestions: [
+          'schema 1 binds the repository name into its signature; re-push the image with a current client',
+        ],
+      },
+    )
   }
   return { manifest, parsed }
 }
@@ -147,13 +176,13 @@ class GraphCopy {
     private readonly blobs: BlobStats,
   ) {}
 
-  async copyTree(_m: Manifest, parsed: ParsedManifest): Promise<void> {
+  async copyTree(parsed: ParsedManifest): Promise<void> {
     if (isIndexType(parsed.mediaType)) {
-      await Promise.all(parsed.manifests.map((child) => this.copyChild(child)))
+      await settleAll(parsed.manifests.map((child) => this.copyChild(child)))
       return
     }
     const { src, srcRepo, dst, dstRepo } = this.req
-    await Promise.all(
+    await settleAll(
       blobDescriptors(parsed).map((d) => this.deps.blobs.copy(src, srcRepo, dst, dstRepo, d, this.blobs)),
     )
   }
@@ -163,8 +192,15 @@ class GraphCopy {
     // a manifest the registry already holds had its blobs and children checked when it was pushed
     if (await dst.headManifest(dstRepo, child.digest)) return
     const { manifest, parsed } = await fetchManifest(src, srcRepo, child.digest)
-    await this.copyTree(manifest, parsed)
+    await this.copyTree(parsed)
     await dst.putManifest(dstRepo, child.digest, manifest.bytes, parsed.mediaType || child.mediaType)
     this.manifests++
   }
+}
+
+/** Waits for every transfer before failing, so none is still running after its item is recorded. */
+async function settleAll(work: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(work)
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
 }

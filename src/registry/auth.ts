@@ -77,7 +77,10 @@ export class HostAuth {
     } else if (challenge.scheme === 'basic') {
       this.scheme = 'basic'
     } else {
-      throw new ImgsyncError('AUTH_FAILED', `${this.host} asks for unsupported authentication "${challenge.scheme}"`)
+      throw new ImgsyncError(
+        'AUTH_FAILED',
+        `${this.host} asks for unsupported authentication "${challenge.scheme}"`,
+      )
     }
   }
 
@@ -130,7 +133,10 @@ export class HostAuth {
       throw new ImgsyncError(
         'AUTH_FAILED',
         `${this.host}: the token service rejected ${c ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`,
-        { status: res.status, suggestions: [c ? 'check the username and password' : 'configure credentials'] },
+        {
+          status: res.status,
+          suggestions: [c ? 'check the username and password' : 'configure credentials'],
+        },
       )
     }
     if (res.status !== 200) {
@@ -143,7 +149,8 @@ export class HostAuth {
     const token = body.token ?? body.access_token
     if (!token) throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service sent no token`)
     registerSecret(token)
-    const life = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFE_S
+    const life =
+      typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFE_S
     log.debug(`token for ${this.host} [${scopes.join(' ')}] valid ${life}s`)
     return { token, expiresAt: Date.now() + life * 1000 }
   }

@@ -1,10 +1,16 @@
 import { createHash } from 'node:crypto'
-import type { Readable } from 'node:stream'
+import { PassThrough, type Readable } from 'node:stream'
 import { ImgsyncError } from '../errors.js'
 import type { Manifest, ManifestInfo, MountResult, PutManifestResult, RegistryApi } from './api.js'
 import { pullScope, pushScope } from './auth.js'
 import { type Descriptor, MANIFEST_ACCEPT, MediaTypes } from './media-types.js'
-import { type RegistryResponse, RegistryTransport, responseHeader, type TransportOptions } from './transport.js'
+import {
+  errorForNetwork,
+  type RegistryResponse,
+  RegistryTransport,
+  responseHeader,
+  type TransportOptions,
+} from './transport.js'
 
 /** Manifests above this are refused rather than buffered (distribution's own limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
@@ -70,18 +76,29 @@ export class HttpRegistry implements RegistryApi {
     const declared = Number(responseHeader(res.headers, 'content-length') ?? 0)
     if (declared > MAX_MANIFEST_BYTES) {
       res.body.destroy()
-      throw new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `${this.name}: manifest ${repo}:${reference} is larger than 8 MiB`)
+      throw new ImgsyncError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `${this.name}: manifest ${repo}:${reference} is larger than 8 MiB`,
+      )
     }
     const bytes = Buffer.from(await res.body.arrayBuffer())
     const mediaType = (responseHeader(res.headers, 'content-type') ?? '').split(';')[0]!.trim()
     const digest = reference.includes(':') ? reference : sha256Digest(bytes)
     if (reference.includes(':') && !digestMatches(bytes, reference)) {
-      throw new ImgsyncError('DIGEST_MISMATCH', `${this.name}: manifest ${repo}@${reference} does not match its digest`)
+      throw new ImgsyncError(
+        'DIGEST_MISMATCH',
+        `${this.name}: manifest ${repo}@${reference} does not match its digest`,
+      )
     }
     return { bytes, digest, mediaType: mediaType || MediaTypes.ociManifest, size: bytes.length }
   }
 
-  async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<PutManifestResult> {
+  async putManifest(
+    repo: string,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+  ): Promise<PutManifestResult> {
     const res = await this.transport.send({
       method: 'PUT',
       path: `/v2/${repo}/manifests/${reference}`,
@@ -124,7 +141,13 @@ export class HttpRegistry implements RegistryApi {
       scopes: [pullScope(repo)],
       what: `blob ${repo}@${desc.digest.slice(0, 19)}`,
     })
-    return res.body
+    // errors while the body streams (reset, idle timeout) get the same codes as request errors
+    const out = new PassThrough()
+    res.body.on('error', (err) =>
+      out.destroy(errorForNetwork(err, this.transport.host, `blob ${desc.digest.slice(0, 19)}`)),
+    )
+    res.body.pipe(out)
+    return out
   }
 
   async mountBlob(repo: string, digest: string, fromRepo: string): Promise<MountResult> {
@@ -156,7 +179,8 @@ export class HttpRegistry implements RegistryApi {
       })
       await start.body.dump()
       const loc = responseHeader(start.headers, 'location')
-      if (!loc) throw new ImgsyncError('REGISTRY_ERROR', `${this.name}: upload to ${repo} returned no Location`)
+      if (!loc)
+        throw new ImgsyncError('REGISTRY_ERROR', `${this.name}: upload to ${repo} returned no Location`)
       location = new URL(loc, start.url).toString()
     }
     const url = new URL(location)
@@ -205,9 +229,13 @@ export class HttpRegistry implements RegistryApi {
         })
       } catch (err) {
         if (err instanceof ImgsyncError && ['NOT_FOUND', 'DENIED', 'AUTH_FAILED'].includes(err.code)) {
-          throw new ImgsyncError('CATALOG_UNAVAILABLE', `${this.name}: the registry does not offer a repository catalog`, {
-            suggestions: ['list the repositories in the rule (source.repositories: [name, ...])'],
-          })
+          throw new ImgsyncError(
+            'CATALOG_UNAVAILABLE',
+            `${this.name}: the registry does not offer a repository catalog`,
+            {
+              suggestions: ['list the repositories in the rule (source.repositories: [name, ...])'],
+            },
+          )
         }
         throw err
       }
@@ -228,7 +256,10 @@ export class HttpRegistry implements RegistryApi {
       allow: [404, 405, 400],
       what: `referrers of ${repo}@${digest.slice(0, 19)}`,
     })
-    if (res.status !== 200 || !(responseHeader(res.headers, 'content-type') ?? '').startsWith(MediaTypes.ociIndex)) {
+    if (
+      res.status !== 200 ||
+      !(responseHeader(res.headers, 'content-type') ?? '').startsWith(MediaTypes.ociIndex)
+    ) {
       await res.body.dump()
       return undefined
     }

@@ -16,11 +16,12 @@ const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/
 const MAX_NAME = 255
 
 function invalid(input: string, why: string): ImgsyncError {
-  return new ImgsyncError('INVALID_REFERENCE', `invalid reference "${input}": ${why}`, {
+  return new ImgsyncError('INVALID_REFERENCE', `invalid reference ${JSON.stringify(input)}: ${why}`, {
     suggestions: ['write it as host[:port]/repository[:tag] or host/repository@sha256:<64 hex>'],
   })
 }
@@ -66,7 +67,10 @@ export function parseReference(input: string): Reference {
     tag = rest.slice(colon + 1)
     rest = rest.slice(0, colon)
     if (!TAG.test(tag)) {
-      throw invalid(input, `"${tag}" is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)`)
+      throw invalid(
+        input,
+        `"${tag}" is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)`,
+      )
     }
   }
 
@@ -86,7 +90,8 @@ export function parseReference(input: string): Reference {
     registry = DOCKER_HUB
     if (components.length === 1) rest = `library/${rest}`
   }
-  if (registry.length + 1 + rest.length > MAX_NAME) throw invalid(input, `the name is longer than ${MAX_NAME}`)
+  if (registry.length + 1 + rest.length > MAX_NAME)
+    throw invalid(input, `the name is longer than ${MAX_NAME}`)
   return { registry, repository: rest, tag, digest }
 }
 

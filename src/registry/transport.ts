@@ -132,7 +132,7 @@ export function errorForStatus(
   host: string,
   what: string,
 ): ImgsyncError {
-  const detail = body.message ? `: ${body.code ?? ''} ${body.message}`.replace(': ', ': ').trim() : ''
+  const detail = body.message ? `: ${[body.code, body.message].filter(Boolean).join(' ')}` : ''
   const opts = { status, registryCode: body.code, temporary: TEMPORARY_STATUS.has(status) }
   const base = `${host}: ${what}`
   if (status === 401) {
@@ -165,7 +165,11 @@ export function errorForStatus(
     })
   }
   if (status === 415 || body.code === 'MANIFEST_INVALID' || body.code === 'UNSUPPORTED') {
-    return new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `${base}: the registry refused it (HTTP ${status})${detail}`, opts)
+    return new ImgsyncError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${base}: the registry refused it (HTTP ${status})${detail}`,
+      opts,
+    )
   }
   if (body.code === 'DIGEST_INVALID' || body.code === 'SIZE_INVALID') {
     return new ImgsyncError('DIGEST_MISMATCH', `${base}: the registry saw different content${detail}`, opts)
@@ -182,13 +186,20 @@ export function errorForNetwork(err: unknown, host: string, what: string): Imgsy
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
   const code = e?.code ?? e?.cause?.code ?? ''
   const message = e?.cause?.message ?? e?.message ?? String(err)
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+  if (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
     return new ImgsyncError('TIMEOUT', `${host}: ${what}: no answer in time (${code})`, {
       temporary: true,
       suggestions: ['check the network, or raise --timeout'],
     })
   }
-  if (TLS_ERROR.test(code) || TLS_ERROR.test(message)) {
+  const unreachable =
+    code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN'
+  // a host named like ssl.example.com that does not resolve is a network problem, not TLS
+  if (!unreachable && (TLS_ERROR.test(code) || (!code && TLS_ERROR.test(message)))) {
     return new ImgsyncError('TLS', `${host}: TLS handshake failed: ${message}`, {
       suggestions: [
         `give the registry's CA file (registries.<name>.tls.ca / --src-ca / --dst-ca)`,
@@ -196,11 +207,14 @@ export function errorForNetwork(err: unknown, host: string, what: string): Imgsy
       ],
     })
   }
-  const unreachable = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN'
-  return new ImgsyncError('NETWORK', `${host}: ${what}: ${unreachable ? 'cannot connect' : 'connection failed'} (${code || message})`, {
-    temporary: true,
-    suggestions: unreachable ? [`check that ${host} is the right host and port and is reachable`] : [],
-  })
+  return new ImgsyncError(
+    'NETWORK',
+    `${host}: ${what}: ${unreachable ? 'cannot connect' : 'connection failed'} (${code || message})`,
+    {
+      temporary: true,
+      suggestions: unreachable ? [`check that ${host} is the right host and port and is reachable`] : [],
+    },
+  )
 }
 
 /**
@@ -283,8 +297,10 @@ export class RegistryTransport {
       if (REDIRECT_STATUS.has(res.statusCode) && (req.method === 'GET' || req.method === 'HEAD')) {
         const location = header(res.headers, 'location')
         await res.body.dump()
-        if (!location) throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: redirect without Location`)
-        if (hop >= MAX_REDIRECTS) throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: too many redirects`)
+        if (!location)
+          throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: redirect without Location`)
+        if (hop >= MAX_REDIRECTS)
+          throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: too many redirects`)
         url = new URL(location, url).toString()
         continue
       }
@@ -318,20 +334,29 @@ export class RegistryTransport {
         if (res.statusCode === 401) {
           const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
           if (!challenge) {
-            throw new ImgsyncError('AUTH_FAILED', `${this.host}: asks for authentication without a usable challenge`)
+            throw new ImgsyncError(
+              'AUTH_FAILED',
+              `${this.host}: asks for authentication without a usable challenge`,
+            )
           }
           this.auth.learn(challenge)
           if (challenge.scheme === 'basic' && !(await this.auth.credentials())?.username) {
             throw new ImgsyncError('AUTH_FAILED', `${this.host}: needs a username and password`, {
-              suggestions: ['add credentials for this registry (rule file, docker login, or IMGSYNC_*_USERNAME/PASSWORD)'],
+              suggestions: [
+                'add credentials for this registry (rule file, docker login, or IMGSYNC_*_USERNAME/PASSWORD)',
+              ],
             })
           }
           return
         }
         if (res.statusCode === 404) {
-          throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: does not look like an OCI registry (GET /v2/ → 404)`, {
-            suggestions: ['check the host and port'],
-          })
+          throw new ImgsyncError(
+            'REGISTRY_ERROR',
+            `${this.host}: does not look like an OCI registry (GET /v2/ → 404)`,
+            {
+              suggestions: ['check the host and port'],
+            },
+          )
         }
         const err = errorForStatus(res.statusCode, {}, this.host, 'GET /v2/')
         if (err.temporary && attempt < this.retries) {
@@ -350,9 +375,15 @@ export class RegistryTransport {
     }
   }
 
-  private async tokenFetch(url: string, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }) {
+  private async tokenFetch(
+    url: string,
+    init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
+  ) {
     const target = new URL(url)
-    if (target.protocol !== 'https:' && !(target.protocol === 'http:' && (this.origin.startsWith('http:') || isLoopbackHost(target.host)))) {
+    if (
+      target.protocol !== 'https:' &&
+      !(target.protocol === 'http:' && (this.origin.startsWith('http:') || isLoopbackHost(target.host)))
+    ) {
       throw new ImgsyncError('AUTH_FAILED', `${this.host}: refusing token realm ${target.origin} (not https)`)
     }
     try {

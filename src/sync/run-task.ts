@@ -31,9 +31,18 @@ export interface Exclusion {
   reason: string
 }
 
+/** A repository whose tags could not be listed: recorded as a failed item, the task goes on. */
+export interface Unlisted {
+  source: string
+  target: string
+  repository: string
+  error: ImgsyncError
+}
+
 export interface Plan {
   items: ItemPlan[]
   excluded: Exclusion[]
+  unlisted?: Unlisted[]
   repositories: number
 }
 
@@ -117,7 +126,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     task.status = error ? 'failed' : finalStatus(task, interrupted)
     if (error) {
       task.code = error.code
-      task.message = error.message
+      task.message = withHint(error)
     } else if (interrupted) {
       task.code = 'INTERRUPTED'
       task.message = 'stopped by a signal; run the same command again to finish'
@@ -128,22 +137,6 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     return { task, items, excluded }
   }
 
-  let plan: Plan
-  try {
-    plan = await spec.plan()
-  } catch (err) {
-    return finish(toImgsyncError(err))
-  }
-  excluded = plan.excluded
-  task.repositories = plan.repositories
-  task.items = plan.items.length
-  spec.listener?.planned?.(plan)
-
-  const limit = pLimit(Math.max(1, spec.concurrency))
-  const blobs = new BlobCopier(pLimit(Math.max(1, spec.concurrency)), spec.blobLocations ?? new MemoryBlobLocations(), (n) =>
-    spec.listener?.bytes?.(n),
-  )
-
   const record = (item: ItemRecord) => {
     items.push(item)
     if (item.status === 'synced') task.synced++
@@ -153,6 +146,44 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     spec.records.append(item)
     spec.listener?.itemDone?.(item)
   }
+
+  let plan: Plan
+  try {
+    plan = await spec.plan()
+  } catch (err) {
+    // registry failures arrive as ImgsyncErrors; anything else is a bug in the planner
+    return finish(toImgsyncError(err, 'INTERNAL'))
+  }
+  excluded = plan.excluded
+  task.repositories = plan.repositories
+  task.items = plan.items.length + (plan.unlisted?.length ?? 0)
+  spec.listener?.planned?.(plan)
+  for (const u of plan.unlisted ?? []) {
+    record({
+      type: 'item',
+      taskId: task.taskId,
+      ...(spec.rule !== undefined && { rule: spec.rule }),
+      trigger: spec.trigger,
+      source: u.source,
+      target: u.target,
+      repository: u.repository,
+      tag: '*',
+      status: 'failed',
+      code: u.error.code,
+      message: withHint(u.error),
+      bytes: 0,
+      blobs: zeroBlobs(),
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+    })
+  }
+
+  const limit = pLimit(Math.max(1, spec.concurrency))
+  const blobs = new BlobCopier(
+    pLimit(Math.max(1, spec.concurrency)),
+    spec.blobLocations ?? new MemoryBlobLocations(),
+    (n) => spec.listener?.bytes?.(n),
+  )
 
   const runItem = async (p: ItemPlan): Promise<void> => {
     const t0 = Date.now()
@@ -168,7 +199,14 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
       startedAt: new Date(t0).toISOString(),
     }
     if (spec.signal?.aborted) {
-      record({ ...base, status: 'interrupted', code: 'INTERRUPTED', bytes: 0, blobs: zeroBlobs(), durationMs: 0 })
+      record({
+        ...base,
+        status: 'interrupted',
+        code: 'INTERRUPTED',
+        bytes: 0,
+        blobs: zeroBlobs(),
+        durationMs: 0,
+      })
       return
     }
     try {
@@ -204,7 +242,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
         ...base,
         status,
         code: status === 'interrupted' ? 'INTERRUPTED' : err.code,
-        message: err.message,
+        message: withHint(err),
         bytes: 0,
         blobs: zeroBlobs(),
         durationMs: Date.now() - t0,
@@ -218,4 +256,9 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
 
 function zeroBlobs() {
   return { copied: 0, mounted: 0, skipped: 0 }
+}
+
+/** A record's message says what to do next, so the hint travels with it. */
+function withHint(err: ImgsyncError): string {
+  return err.suggestions.length > 0 ? `${err.message} (${err.suggestions.join('; ')})` : err.message
 }
