@@ -28,7 +28,8 @@ export abstract class BaseCommand extends Command {
     const i = raw.indexOf('--log-level')
     const value = i >= 0 ? raw[i + 1] : raw.find((a) => a.startsWith('--log-level='))?.split('=')[1]
     const level = value ?? process.env.IMGSYNC_LOG_LEVEL
-    if (level === 'error' || level === 'warn' || level === 'info' || level === 'debug') setLogLevel(level as LogLevel)
+    if (level === 'error' || level === 'warn' || level === 'info' || level === 'debug')
+      setLogLevel(level as LogLevel)
   }
 
   protected override logJson(json: unknown): void {

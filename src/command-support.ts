@@ -1,15 +1,25 @@
 import { Flags } from '@oclif/core'
-import { ExitCodes, exitCodeFor, type ErrorCode } from './errors.js'
+import { type ErrorCode, ExitCodes, exitCodeFor } from './errors.js'
 import { RecordWriter, resolveRecordsPath } from './records/store.js'
 import type { ItemRecord, TaskRecord } from './records/types.js'
 import type { Credentials } from './registry/auth.js'
 import { runTask, type TaskResult, type TaskSpec } from './sync/run-task.js'
 import { ProgressView, renderTaskSummary } from './ui/task-view.js'
 
+/** The rule file location, for every command that reads or edits it. */
+export const configFlag = {
+  config: Flags.string({
+    char: 'c',
+    summary: 'Rule file (default $IMGSYNC_CONFIG or ./imgsync.yaml).',
+    helpValue: 'FILE',
+  }),
+}
+
 /** Flags shared by every command that runs a sync task. */
 export const taskFlags = {
   override: Flags.boolean({
-    summary: 'Replace a target tag that points at a different digest (otherwise the item fails with IMAGE_EXISTS).',
+    summary:
+      'Replace a target tag that points at a different digest (otherwise the item fails with IMAGE_EXISTS).',
   }),
   'dry-run': Flags.boolean({ summary: 'Show what would be copied, skipped or refused, and change nothing.' }),
   concurrency: Flags.integer({
@@ -33,7 +43,10 @@ export interface TaskJson {
 }
 
 /** Ad-hoc credentials come from the environment, never from the command line. */
-export function envCredentials(side: 'SRC' | 'DST', env: NodeJS.ProcessEnv = process.env): Credentials | undefined {
+export function envCredentials(
+  side: 'SRC' | 'DST',
+  env: NodeJS.ProcessEnv = process.env,
+): Credentials | undefined {
   const username = env[`IMGSYNC_${side}_USERNAME`]
   const password = env[`IMGSYNC_${side}_PASSWORD`]
   if (!username) return undefined

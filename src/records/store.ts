@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -30,9 +30,13 @@ export class RecordWriter {
         mkdirSync(dirname(this.path), { recursive: true })
         this.fd = openSync(this.path, 'a', 0o600)
       } catch (err) {
-        throw new ImgsyncError('CONFIG_INVALID', `cannot open the records file ${this.path}: ${(err as Error).message}`, {
-          suggestions: ['pass --records FILE or set IMGSYNC_RECORDS to a writable path'],
-        })
+        throw new ImgsyncError(
+          'CONFIG_INVALID',
+          `cannot open the records file ${this.path}: ${(err as Error).message}`,
+          {
+            suggestions: ['pass --records FILE or set IMGSYNC_RECORDS to a writable path'],
+          },
+        )
       }
     }
     // records hold references and outcomes only; redact() is a last guard against a leaked secret

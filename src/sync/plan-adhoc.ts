@@ -9,7 +9,10 @@ export function compileRegex(source: string | undefined, what: string): RegExp |
   try {
     return new RegExp(source)
   } catch (err) {
-    throw new ImgsyncError('INVALID_ARGUMENT', `${what}: invalid regular expression "${source}": ${(err as Error).message}`)
+    throw new ImgsyncError(
+      'INVALID_ARGUMENT',
+      `${what}: invalid regular expression "${source}": ${(err as Error).message}`,
+    )
   }
 }
 
@@ -28,17 +31,27 @@ export function parseTagArgs(input: TagPlanInput): { src: Reference; dst: Refere
   const src = parseReference(input.source)
   const dst = parseReference(input.target)
   if (dst.digest) {
-    throw new ImgsyncError('INVALID_REFERENCE', `target "${input.target}" names a digest; give host/repo[:tag]`)
+    throw new ImgsyncError(
+      'INVALID_REFERENCE',
+      `target "${input.target}" names a digest; give host/repo[:tag]`,
+    )
   }
   let refs: string[]
   if (input.tags && input.tags.length > 0) {
     if (src.tag || src.digest) {
-      throw new ImgsyncError('INVALID_ARGUMENT', `--tags lists the tags; give the source as a repository, not "${input.source}"`)
+      throw new ImgsyncError(
+        'INVALID_ARGUMENT',
+        `--tags lists the tags; give the source as a repository, not "${input.source}"`,
+      )
     }
     for (const t of input.tags) {
       if (!isValidTag(t)) throw new ImgsyncError('INVALID_REFERENCE', `--tags: "${t}" is not a valid tag`)
     }
-    if (dst.tag) throw new ImgsyncError('INVALID_ARGUMENT', `with --tags the target must be a repository, not "${input.target}"`)
+    if (dst.tag)
+      throw new ImgsyncError(
+        'INVALID_ARGUMENT',
+        `with --tags the target must be a repository, not "${input.target}"`,
+      )
     refs = [...new Set(input.tags)]
   } else {
     refs = [src.digest ?? src.tag ?? 'latest']

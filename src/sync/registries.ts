@@ -22,7 +22,11 @@ export class RegistryPool {
   private readonly byKey = new Map<string, RegistryApi>()
 
   get(cfg: EndpointConfig): RegistryApi {
-    const key = JSON.stringify([cfg.host, cfg.tls, typeof cfg.credentials === 'function' ? 'fn' : cfg.credentials])
+    const key = JSON.stringify([
+      cfg.host,
+      cfg.tls,
+      typeof cfg.credentials === 'function' ? 'fn' : cfg.credentials,
+    ])
     let api = this.byKey.get(key)
     if (!api) {
       const creds = cfg.credentials

@@ -81,10 +81,13 @@ export function renderTaskSummary(result: TaskResult, opts: { verbose: boolean }
     if (!opts.verbose && item.status !== 'failed' && !task.dryRun) continue
     const colour = statusColour[item.status] ?? ((s: string) => s)
     const detail = item.code ? `${item.code}: ${item.message}` : (item.reason ?? '')
-    lines.push(`  ${colour(item.status.padEnd(8))} ${item.source} → ${item.target}${detail ? `  ${chalk.dim(detail)}` : ''}`)
+    lines.push(
+      `  ${colour(item.status.padEnd(8))} ${item.source} → ${item.target}${detail ? `  ${chalk.dim(detail)}` : ''}`,
+    )
   }
   if (task.dryRun || opts.verbose) {
-    for (const ex of excluded) lines.push(`  ${chalk.dim('excluded'.padEnd(8))} ${ex.source}  ${chalk.dim(ex.reason)}`)
+    for (const ex of excluded)
+      lines.push(`  ${chalk.dim('excluded'.padEnd(8))} ${ex.source}  ${chalk.dim(ex.reason)}`)
   }
   const head = task.dryRun ? chalk.cyan('dry run') : taskColour(task.status)(task.status)
   const planned = items.filter((i) => i.status === 'planned').length

@@ -311,6 +311,25 @@ class FixturePusher {
     return { desc, children: manifests.map((m) => m.digest) }
   }
 
+  /** A Helm chart as `helm push` stores it: helm config, one chart layer. */
+  async chart(repo: string, version: string): Promise<{ desc: Descriptor; blobs: string[] }> {
+    const name = repo.split('/').pop()!
+    const config = await this.blob(
+      repo,
+      json({ apiVersion: 'v2', name, version, description: 'imgsync test chart', type: 'application' }),
+      MEDIA_TYPES.helmConfig,
+    )
+    const layer = await this.blob(repo, randomLayer(), MEDIA_TYPES.helmChart)
+    const desc = await this.manifest(repo, version, {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.ociManifest,
+      config,
+      layers: [layer],
+      annotations: { 'org.opencontainers.image.title': name, 'org.opencontainers.image.version': version },
+    })
+    return { desc, blobs: [config.digest, layer.digest] }
+  }
+
   /** An OCI artifact manifest: empty config, one layer, optional subject. */
   async artifact(
     repo: string,
@@ -465,29 +484,8 @@ export async function pushFixtureSet(base: string, prefix = '', auth?: BasicAuth
 
   const helmChart = async () => {
     const repo = `${prefix}charts/mychart`
-    const config = await p.blob(
-      repo,
-      json({
-        apiVersion: 'v2',
-        name: 'mychart',
-        version: '0.1.0',
-        description: 'imgsync test chart',
-        type: 'application',
-      }),
-      MEDIA_TYPES.helmConfig,
-    )
-    const chart = await p.blob(repo, randomLayer(), MEDIA_TYPES.helmChart)
-    const desc = await p.manifest(repo, '0.1.0', {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociManifest,
-      config,
-      layers: [chart],
-      annotations: {
-        'org.opencontainers.image.title': 'mychart',
-        'org.opencontainers.image.version': '0.1.0',
-      },
-    })
-    add(repo, '0.1.0', 'helm-chart', desc, { blobs: [config.digest, chart.digest] })
+    const chart = await p.chart(repo, '0.1.0')
+    add(repo, '0.1.0', 'helm-chart', chart.desc, { blobs: chart.blobs })
   }
 
   const artifact = async () => {
@@ -507,4 +505,21 @@ export async function pushFixtureSet(base: string, prefix = '', auth?: BasicAuth
   // Stable order regardless of which push finished first.
   out.sort((a, b) => a.repo.localeCompare(b.repo) || (a.tag ?? '').localeCompare(b.tag ?? ''))
   return out
+}
+
+/** One small OCI image at repo:tag (a fresh layer each time), for tests that need particular names. */
+export async function pushImage(base: string, repo: string, tag: string, auth?: BasicAuth): Promise<string> {
+  const { desc } = await new FixturePusher(base, auth).image(repo, tag, { layers: [randomLayer()] })
+  return desc.digest
+}
+
+/** One Helm chart at repo:version. */
+export async function pushChart(
+  base: string,
+  repo: string,
+  version: string,
+  auth?: BasicAuth,
+): Promise<string> {
+  const { desc } = await new FixturePusher(base, auth).chart(repo, version)
+  return desc.digest
 }

@@ -9,7 +9,8 @@ import { RegistryPool } from '../../sync/registries.js'
 export default class SyncRepo extends BaseCommand {
   static summary = 'Copy every tag of a repository (or those the filters select) to another registry.'
 
-  static description = `Lists the tags of SRC_REPO, keeps those that pass --include / --exclude / --latest, and copies each to DST_REPO under the same tag, digest-preserving.
+  static description =
+    `Lists the tags of SRC_REPO, keeps those that pass --include / --exclude / --latest, and copies each to DST_REPO under the same tag, digest-preserving.
 Repository paths of any depth are kept as given. Tags already up to date are skipped with two small requests each, so a re-run is cheap.
 Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD.`
 
@@ -36,7 +37,11 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
   static flags = {
     include: Flags.string({ summary: 'Copy only tags matching this regular expression.', helpValue: 'RE' }),
     exclude: Flags.string({ summary: 'Leave out tags matching this regular expression.', helpValue: 'RE' }),
-    latest: Flags.integer({ summary: 'Keep only the N highest tags in semver order.', min: 1, helpValue: 'N' }),
+    latest: Flags.integer({
+      summary: 'Keep only the N highest tags in semver order.',
+      min: 1,
+      helpValue: 'N',
+    }),
     ...taskFlags,
   }
 

@@ -7,7 +7,8 @@ import { RegistryPool } from '../../sync/registries.js'
 export default class SyncTag extends BaseCommand {
   static summary = 'Copy one image (or several tags of one repository) to another registry.'
 
-  static description = `Copies the image SRC names, with every platform, layer and manifest byte for byte, so digests stay the same.
+  static description =
+    `Copies the image SRC names, with every platform, layer and manifest byte for byte, so digests stay the same.
 DST is a repository, optionally with a tag (default: the source tag). With --tags, SRC is a repository and each listed tag is copied in one task.
 A target tag that already has the source digest is skipped without moving any blob. One with a different digest fails with IMAGE_EXISTS unless --override is given.
 Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD. Loopback hosts use plain HTTP; every other host uses TLS.`
@@ -15,11 +16,13 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
   static examples = [
     {
       description: 'Copy one tag to another region',
-      command: '<%= config.bin %> sync tag swr.ap-southeast-1.example.com/team/app:1.2 swr.cn-north-4.example.com/team/app',
+      command:
+        '<%= config.bin %> sync tag swr.ap-southeast-1.example.com/team/app:1.2 swr.cn-north-4.example.com/team/app',
     },
     {
       description: 'Copy three tags in one task, and print the result as JSON',
-      command: '<%= config.bin %> sync tag registry.example.com/team/app registry.example.net/team/app --tags 1.0,1.1,2.0 --json',
+      command:
+        '<%= config.bin %> sync tag registry.example.com/team/app registry.example.net/team/app --tags 1.0,1.1,2.0 --json',
     },
     {
       description: 'Copy by digest and give the target a tag',
@@ -32,7 +35,10 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
   ]
 
   static args = {
-    src: Args.string({ required: true, description: 'source image: host[:port]/repo:tag or host/repo@sha256:…' }),
+    src: Args.string({
+      required: true,
+      description: 'source image: host[:port]/repo:tag or host/repo@sha256:…',
+    }),
     dst: Args.string({ required: true, description: 'target repository: host[:port]/repo[:tag]' }),
   }
 
@@ -46,7 +52,14 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
 
   async run(): Promise<TaskJson> {
     const { args, flags } = await this.parse(SyncTag)
-    const parsed = parseTagArgs({ source: args.src, target: args.dst, tags: flags.tags?.split(',').map((t) => t.trim()).filter(Boolean) })
+    const parsed = parseTagArgs({
+      source: args.src,
+      target: args.dst,
+      tags: flags.tags
+        ?.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    })
     const pool = new RegistryPool()
     const srcApi = pool.get({ host: parsed.src.registry, credentials: envCredentials('SRC') })
     const dstApi = pool.get({ host: parsed.dst.registry, credentials: envCredentials('DST') })

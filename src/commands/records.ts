@@ -1,0 +1,132 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../base-command.js'
+import { filterItems, parseSince, type RecordFilter, summarizeTasks } from '../records/query.js'
+import { readRecords, resolveRecordsPath } from '../records/store.js'
+import type { ItemRecord, TaskRecord } from '../records/types.js'
+import { renderTable } from '../ui/table.js'
+import { formatBytes, formatDuration } from '../ui/task-view.js'
+
+export interface RecordsJson {
+  items?: ItemRecord[]
+  tasks?: TaskRecord[]
+  /** file:line of lines that did not parse (skipped) */
+  damaged: string[]
+}
+
+export default class Records extends BaseCommand {
+  static summary = 'Show sync records: per-image history, or one row per task with --summary.'
+
+  static description =
+    `Reads the JSON-lines records that every sync and rule trigger appends (default $IMGSYNC_RECORDS or ~/.local/state/imgsync/records.jsonl).
+Pass --records several times, or a directory, to read the records of several workers together. A damaged line is reported and skipped.`
+
+  static examples = [
+    { description: 'Tasks of the last day', command: '<%= config.bin %> records --summary --since 24h' },
+    {
+      description: 'Sync history of one image',
+      command: '<%= config.bin %> records --repo team-a/app --tag 1.2.0',
+    },
+    {
+      description: 'Failures of one rule, as JSON',
+      command: '<%= config.bin %> records --rule app-to-bj --status failed --json',
+    },
+    {
+      description: 'Records of three shard workers',
+      command: '<%= config.bin %> records --summary --records w0.jsonl --records w1.jsonl --records w2.jsonl',
+    },
+  ]
+
+  static flags = {
+    records: Flags.string({
+      summary: 'Records file or directory (repeatable).',
+      multiple: true,
+      helpValue: 'PATH',
+    }),
+    task: Flags.string({ summary: 'Only this task id.' }),
+    rule: Flags.string({ summary: 'Only tasks of this rule.' }),
+    repo: Flags.string({ summary: 'Only items of this repository (source or target path).' }),
+    tag: Flags.string({ summary: 'Only items of this tag.' }),
+    status: Flags.option({
+      options: ['synced', 'skipped', 'failed', 'planned', 'excluded', 'interrupted', 'deleted'] as const,
+      summary: 'Only items with this status.',
+    })(),
+    since: Flags.string({ summary: 'Only records since a duration ago (24h, 30m, 7d) or an ISO time.' }),
+    limit: Flags.integer({ summary: 'At most N rows (newest first).', min: 1, default: 50 }),
+    summary: Flags.boolean({ summary: 'One row per task: counts, success rate, time spent, status.' }),
+  }
+
+  async run(): Promise<RecordsJson> {
+    const { flags } = await this.parse(Records)
+    const paths = flags.records ?? [resolveRecordsPath()]
+    const filter: RecordFilter = {
+      task: flags.task,
+      rule: flags.rule,
+      repo: flags.repo,
+      tag: flags.tag,
+      status: flags.status,
+      since: flags.since ? parseSince(flags.since, Date.now()) : undefined,
+      limit: flags.limit,
+    }
+    const { records, damaged } = await readRecords(paths)
+    if (damaged.length > 0)
+      this.warn(`skipped ${damaged.length} damaged line(s): ${damaged.slice(0, 5).join(', ')}`)
+    if (flags.summary) {
+      const tasks = summarizeTasks(records, filter)
+      this.log(tasks.length === 0 ? 'no tasks recorded' : renderTable(TASK_HEADERS, tasks.map(taskRow)))
+      return { tasks, damaged }
+    }
+    const items = filterItems(records, filter)
+    this.log(items.length === 0 ? 'no records match' : renderTable(ITEM_HEADERS, items.map(itemRow)))
+    return { items, damaged }
+  }
+}
+
+const TASK_HEADERS = [
+  'TASK',
+  'RULE',
+  'TRIGGER',
+  'STARTED',
+  'TIME',
+  'REPOS',
+  'ITEMS',
+  'SYNCED',
+  'SKIPPED',
+  'FAILED',
+  'SUCCESS',
+  'STATUS',
+]
+const ITEM_HEADERS = ['STARTED', 'SOURCE', 'TARGET', 'STATUS', 'TRIGGER', 'TIME', 'BYTES', 'CODE']
+
+function localTime(iso: string): string {
+  return iso.replace('T', ' ').slice(0, 19)
+}
+
+function taskRow(t: TaskRecord): string[] {
+  return [
+    t.taskId,
+    t.rule ?? '-',
+    t.trigger,
+    localTime(t.startedAt),
+    t.status === 'running' ? '…' : formatDuration(t.durationMs),
+    String(t.repositories),
+    String(t.items),
+    String(t.synced),
+    String(t.skipped),
+    String(t.failed),
+    `${Math.round(t.successRate * 100)}%`,
+    t.status + (t.dryRun ? ' (dry run)' : ''),
+  ]
+}
+
+function itemRow(i: ItemRecord): string[] {
+  return [
+    localTime(i.startedAt),
+    i.source,
+    i.target,
+    i.status,
+    i.trigger,
+    formatDuration(i.durationMs),
+    formatBytes(i.bytes),
+    i.code ?? '',
+  ]
+}

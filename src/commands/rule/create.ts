@@ -1,0 +1,50 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../base-command.js'
+import { configFlag } from '../../command-support.js'
+import { ruleFlags, ruleFromFlags } from '../../rule-flags.js'
+import { resolveConfigPath } from '../../rules/load.js'
+import { addRule, editRuleFile } from '../../rules/save.js'
+
+export default class RuleCreate extends BaseCommand {
+  static summary = 'Add a sync rule to the rule file.'
+
+  static description =
+    `Writes a new rule into the rule file (created when missing), atomically and under a lock, keeping the comments and layout of everything else.
+Registries are named entries of the file; a bare host[:port] given to --source-registry / --target-registry is added as an entry. Credentials belong in the file as \${ENV} references, or come from the docker config.`
+
+  static examples = [
+    {
+      description: 'Release tags of team-a, from Hong Kong to Beijing',
+      command: `<%= config.bin %> rule create app-to-bj --source-registry hk --source-namespace team-a --tags '^v\\d+\\.\\d+\\.\\d+$' --target-registry bj`,
+    },
+    {
+      description: 'Helm charts only, nightly at 01:00 Shanghai time, into another namespace',
+      command: `<%= config.bin %> rule create charts-nightly --source-registry 127.0.0.1:5000 --source-namespace charts --types helm --target-registry 127.0.0.1:5001 --target-namespace mirror/charts --trigger schedule --cron "0 1 * * *" --timezone Asia/Shanghai`,
+    },
+    {
+      description: 'The five newest 1.x tags of two repositories',
+      command: `<%= config.bin %> rule create latest-1x --source-registry hk --source-namespace team-a --repo-list app,sub/tool --semver ">=1 <2" --latest 5 --target-registry bj`,
+    },
+  ]
+
+  static args = {
+    name: Args.string({ required: true, description: 'rule name: lowercase letters, digits, . _ -' }),
+  }
+
+  static flags = {
+    ...configFlag,
+    ...ruleFlags,
+    'source-registry': { ...ruleFlags['source-registry'], required: true },
+    'source-namespace': { ...ruleFlags['source-namespace'], required: true },
+    'target-registry': { ...ruleFlags['target-registry'], required: true },
+    disabled: Flags.boolean({ summary: 'Create the rule disabled.' }),
+  }
+
+  async run(): Promise<{ file: string; rule: string; created: boolean }> {
+    const { args, flags } = await this.parse(RuleCreate)
+    const file = resolveConfigPath(flags.config)
+    await editRuleFile(file, (doc) => addRule(doc, ruleFromFlags(doc, args.name, flags)))
+    this.logToStderr(`created rule ${args.name} in ${file}`)
+    return { file, rule: args.name, created: true }
+  }
+}

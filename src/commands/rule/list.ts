@@ -1,0 +1,46 @@
+import { BaseCommand } from '../../base-command.js'
+import { configFlag } from '../../command-support.js'
+import { readRuleFileForDisplay } from '../../rule-flags.js'
+import {
+  describeRegistry,
+  describeRule,
+  type RegistryView,
+  type RuleView,
+  triggerText,
+} from '../../rules/describe.js'
+import { resolveConfigPath } from '../../rules/load.js'
+import { renderTable } from '../../ui/table.js'
+
+export default class RuleList extends BaseCommand {
+  static summary = 'List the rules of the rule file (credentials are never shown).'
+
+  static examples = ['<%= config.bin %> rule list', '<%= config.bin %> rule list --config prod.yaml --json']
+
+  static flags = { ...configFlag }
+
+  async run(): Promise<{ file: string; rules: RuleView[]; registries: RegistryView[] }> {
+    const { flags } = await this.parse(RuleList)
+    const file = resolveConfigPath(flags.config)
+    const { config } = await readRuleFileForDisplay(file)
+    const rules = config.rules.map((r) => describeRule(config, r))
+    const registries = Object.entries(config.registries).map(([name, e]) => describeRegistry(name, e))
+    if (rules.length === 0) {
+      this.log(`no rules in ${file}`)
+    } else {
+      this.log(
+        renderTable(
+          ['NAME', 'ENABLED', 'SOURCE', 'TARGET', 'TRIGGER', 'DESCRIPTION'],
+          rules.map((r) => [
+            r.name,
+            r.enabled ? 'yes' : 'no',
+            `${r.source.registry}/${r.source.namespace}`,
+            `${r.target.registry}/${r.target.namespace}`,
+            triggerText(r.trigger),
+            r.description ?? '',
+          ]),
+        ),
+      )
+    }
+    return { file, rules, registries }
+  }
+}

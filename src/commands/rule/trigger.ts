@@ -1,0 +1,131 @@
+import { dirname, join } from 'node:path'
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../base-command.js'
+import { configFlag, exitCodeForTask, type TaskJson, taskFlags } from '../../command-support.js'
+import { ExitCodes, exitCodeFor } from '../../errors.js'
+import { RecordWriter, resolveRecordsPath } from '../../records/store.js'
+import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
+import { parseShard } from '../../rules/match.js'
+import { selectRules, triggerRules } from '../../sync/trigger.js'
+import { ProgressView, renderTaskSummary } from '../../ui/task-view.js'
+
+export interface TriggerJson {
+  tasks: (TaskJson & { rule: string })[]
+  /** rules that did not run, e.g. LOCKED by another run */
+  errors: { rule: string; code: string; message: string }[]
+}
+
+export default class RuleTrigger extends BaseCommand {
+  static summary = 'Run rules now: one sync task per rule.'
+
+  static description =
+    `Lists each rule's source repositories (the registry catalog, or the rule's own list), applies its tag and type filters, and copies what is missing or changed to the target namespace.
+A rule runs under a lock: a second trigger of the same rule while one runs fails with LOCKED (exit 4), or waits with --wait. Triggering a disabled rule by name fails with RULE_DISABLED.
+With --shard i/n only the repositories whose stable hash falls in shard i run, so n workers (e.g. a Kubernetes Indexed Job) split a rule between them.`
+
+  static examples = [
+    { description: 'Run one rule', command: '<%= config.bin %> rule trigger app-to-bj' },
+    {
+      description: 'Run every enabled rule, as JSON for CI',
+      command: '<%= config.bin %> rule trigger --all --json',
+    },
+    {
+      description: 'Preview what a rule would copy, and why other tags are left out',
+      command: '<%= config.bin %> rule trigger app-to-bj --dry-run',
+    },
+    { description: 'Worker 2 of 4', command: '<%= config.bin %> rule trigger --all --shard 2/4' },
+  ]
+
+  static strict = false
+
+  static args = {
+    names: Args.string({ description: 'rule names' }),
+  }
+
+  static flags = {
+    ...configFlag,
+    all: Flags.boolean({ summary: 'Run every enabled rule.' }),
+    shard: Flags.string({
+      summary: 'Run only shard INDEX of COUNT (0-based), split by repository.',
+      helpValue: 'INDEX/COUNT',
+    }),
+    wait: Flags.integer({
+      summary: 'Seconds to wait for a rule that another run holds (default: fail at once with LOCKED).',
+      min: 0,
+      default: 0,
+      helpValue: 'SECONDS',
+    }),
+    'dry-run': taskFlags['dry-run'],
+    concurrency: taskFlags.concurrency,
+    records: taskFlags.records,
+    verbose: taskFlags.verbose,
+  }
+
+  async run(): Promise<TriggerJson> {
+    const { argv, flags } = await this.parse(RuleTrigger)
+    const names = argv as string[]
+    const shard = flags.shard ? parseShard(flags.shard) : undefined
+    const ruleFile = resolveConfigPath(flags.config)
+    const { config } = await loadRuleFile(ruleFile)
+    const rules = selectRules(config, names, flags.all)
+    const recordsPath = resolveRecordsPath(flags.records)
+    const records = new RecordWriter(recordsPath)
+    const json = this.jsonEnabled()
+    const runs = await (async () => {
+      try {
+        return await triggerRules({
+          ruleFile,
+          config,
+          rules,
+          trigger: 'manual',
+          dryRun: flags['dry-run'],
+          concurrency: flags.concurrency,
+          shard,
+          records,
+          lockDir: process.env.IMGSYNC_LOCK_DIR ?? join(dirname(recordsPath), 'locks'),
+          waitMs: flags.wait * 1000,
+          listener: new ProgressView(!json && process.stderr.isTTY === true),
+        })
+      } finally {
+        records.close()
+      }
+    })()
+
+    const out: TriggerJson = { tasks: [], errors: [] }
+    const codes: number[] = []
+    for (const run of runs) {
+      if (run.error) {
+        out.errors.push({ rule: run.rule, code: run.error.code, message: run.error.message })
+        codes.push(exitCodeFor(run.error.code))
+        if (!json) process.stderr.write(`imgsync: error ${run.error.code}: ${run.error.message}\n`)
+        continue
+      }
+      const result = run.result!
+      if (!json)
+        process.stderr.write(`rule ${run.rule}\n${renderTaskSummary(result, { verbose: flags.verbose })}\n`)
+      codes.push(exitCodeForTask(result))
+      out.tasks.push({
+        rule: run.rule,
+        task: result.task,
+        items: result.items,
+        ...(result.excluded.length > 0 && { excluded: result.excluded }),
+      })
+    }
+    if (rules.length === 0 && !json) process.stderr.write('no enabled rules to run\n')
+    process.exitCode = worstExit(codes)
+    return out
+  }
+}
+
+/** Interrupted, then LOCKED over failure over nothing-matched over success, so CI sees the most useful one. */
+function worstExit(codes: number[]): number {
+  const rank = [
+    ExitCodes.interrupted,
+    ExitCodes.locked,
+    ExitCodes.usage,
+    ExitCodes.failed,
+    ExitCodes.nothingMatched,
+  ]
+  for (const c of rank) if (codes.includes(c)) return c
+  return codes.length === 0 ? ExitCodes.nothingMatched : ExitCodes.ok
+}

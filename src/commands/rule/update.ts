@@ -1,0 +1,48 @@
+import { Args } from '@oclif/core'
+import { BaseCommand } from '../../base-command.js'
+import { configFlag } from '../../command-support.js'
+import { ImgsyncError } from '../../errors.js'
+import { patchFromFlags, ruleFlags, ruleInDocument } from '../../rule-flags.js'
+import { resolveConfigPath } from '../../rules/load.js'
+import { editRuleFile, updateRule } from '../../rules/save.js'
+
+export default class RuleUpdate extends BaseCommand {
+  static summary = 'Change some fields of a rule; everything not given stays as it is.'
+
+  static description =
+    `Takes the same flags as rule create. An empty value ('') removes an optional field (back to its default).
+The file is rewritten atomically under a lock; comments and the layout of everything else are kept.`
+
+  static examples = [
+    {
+      description: 'Exclude release candidates',
+      command: `<%= config.bin %> rule update app-to-bj --exclude-tags -rc`,
+    },
+    {
+      description: 'Run it every night instead of by hand',
+      command: `<%= config.bin %> rule update app-to-bj --trigger schedule --cron "0 1 * * *"`,
+    },
+    {
+      description: 'Allow replacing changed tags',
+      command: '<%= config.bin %> rule update app-to-bj --override',
+    },
+  ]
+
+  static args = { name: Args.string({ required: true, description: 'rule name' }) }
+
+  static flags = { ...configFlag, ...ruleFlags }
+
+  async run(): Promise<{ file: string; rule: string; changed: boolean }> {
+    const { args, flags } = await this.parse(RuleUpdate)
+    const file = resolveConfigPath(flags.config)
+    const result = await editRuleFile(file, (doc) => {
+      const current = ruleInDocument(doc, args.name)
+      if (!current) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
+      updateRule(doc, args.name, patchFromFlags(doc, current, flags))
+    })
+    this.logToStderr(
+      result.changed ? `updated rule ${args.name}` : `rule ${args.name} already had those values`,
+    )
+    return { file, rule: args.name, changed: result.changed }
+  }
+}

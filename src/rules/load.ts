@@ -1,0 +1,136 @@
+import { readFile } from 'node:fs/promises'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { type Document, LineCounter, parseDocument } from 'yaml'
+import { ImgsyncError } from '../errors.js'
+import { interpolate, type Path } from './interpolate.js'
+import {
+  configError,
+  interpolationProblems,
+  type Problem,
+  schemaProblems,
+  syntaxProblem,
+} from './problems.js'
+import { PARSE_OPTIONS } from './render.js'
+import { type RuleFile, RuleFileSchema } from './schema.js'
+
+export const DEFAULT_CONFIG_PATH = 'imgsync.yaml'
+
+export interface LoadedRuleFile {
+  /** the path as given: messages name the file the way the user wrote it */
+  file: string
+  /** the raw document (no interpolation), for edits that keep comments and `${VAR}` text */
+  doc: Document
+  /** validated, defaults applied, `${VAR}` interpolated */
+  config: RuleFile
+}
+
+export interface ParseOptions {
+  /**
+   * Tolerate unset `${VAR}`: they stay as literal text and checks on those fields are skipped. Edits
+   * use this, so `imgsync rule create` works without the registry secrets in the environment.
+   */
+  allowUnsetEnv?: boolean
+  /** put before the message, e.g. "not saved: " */
+  messagePrefix?: string
+}
+
+/** `--config` flag, else IMGSYNC_CONFIG, else ./imgsync.yaml. */
+export function resolveConfigPath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag) return flag
+  if (env.IMGSYNC_CONFIG) return env.IMGSYNC_CONFIG
+  return DEFAULT_CONFIG_PATH
+}
+
+/** Paths in the rule file (tls.ca, oci-layout.path) are relative to the rule file's directory. */
+export function resolveRuleFilePath(ruleFile: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(ruleFile), path)
+}
+
+export async function loadRuleFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedRuleFile> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw readError(path, err)
+  }
+  return parseRuleFile(text, path, env)
+}
+
+/** Parses and validates rule file text (pure: no file access). Throws CONFIG_INVALID. */
+export function parseRuleFile(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseOptions = {},
+): LoadedRuleFile {
+  const { doc, lineCounter } = parseYamlDocument(text, file, options.messagePrefix)
+  // Merge keys (<<: *defaults) are handy when many rules share settings; toJS applies them.
+  const raw: unknown = doc.toJS({ maxAliasCount: 1000 })
+  const interpolated = interpolate(raw, env)
+  // A field with a bad or unset variable fails once, for the variable, not again for its placeholder text.
+  const unresolved = interpolated.problems.map((p) => p.path)
+  const problems: Problem[] = interpolationProblems(
+    options.allowUnsetEnv ? interpolated.problems.filter((p) => !p.variable) : interpolated.problems,
+  )
+  const result = RuleFileSchema.safeParse(interpolated.value)
+  if (!result.success) {
+    const fromSchema = schemaProblems(result.error.issues, raw, RuleFileSchema)
+    problems.push(...fromSchema.filter((p) => !unresolved.some((u) => startsWith(p.path, u))))
+  }
+  if (problems.length > 0) throw configError(file, problems, doc, lineCounter, raw, options.messagePrefix)
+  if (!result.success) {
+    // Only fields holding unset variables failed (allowUnsetEnv): the structure is sound, but there is
+    // no fully typed config to hand out. Edits only need the verdict; give the raw shape.
+    return { file, doc, config: interpolated.value as RuleFile }
+  }
+  return { file, doc, config: result.data }
+}
+
+/** The YAML document alone (no schema), with syntax errors as CONFIG_INVALID. */
+export function parseYamlDocument(
+  text: string,
+  file: string,
+  messagePrefix = '',
+): { doc: Document; lineCounter: LineCounter } {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { ...PARSE_OPTIONS, lineCounter })
+  if (doc.errors.length > 0) {
+    throw configError(
+      file,
+      doc.errors.map((err) => syntaxProblem(err, doc)),
+      doc,
+      lineCounter,
+      undefined,
+      messagePrefix,
+    )
+  }
+  return { doc, lineCounter }
+}
+
+function readError(path: string, err: unknown): ImgsyncError {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') {
+    const isDefault = path === DEFAULT_CONFIG_PATH || path === `./${DEFAULT_CONFIG_PATH}`
+    return new ImgsyncError(
+      'CONFIG_INVALID',
+      isDefault
+        ? `no rule file at ./${DEFAULT_CONFIG_PATH}; create one with \`imgsync rule create\` or pass --config`
+        : `no rule file at ${path}; check --config or IMGSYNC_CONFIG`,
+      { cause: err, suggestions: ['imgsync rule create NAME --source-registry ... creates the file'] },
+    )
+  }
+  if (code === 'EISDIR') {
+    return new ImgsyncError('CONFIG_INVALID', `${path} is a directory; --config takes the rule file itself`, {
+      cause: err,
+    })
+  }
+  const reason = err instanceof Error ? err.message : String(err)
+  return new ImgsyncError('CONFIG_INVALID', `cannot read rule file ${path}: ${reason}`, { cause: err })
+}
+
+function startsWith(path: Path, prefix: Path): boolean {
+  return prefix.length <= path.length && prefix.every((seg, i) => path[i] === seg)
+}

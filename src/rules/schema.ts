@@ -1,0 +1,420 @@
+import * as z from 'zod'
+import { cronError, hostError, regexError, semverRangeError, timezoneError } from './checks.js'
+
+// The rule file contract (DESIGN.md §4). People and scripts write this file by hand, so key names
+// never change; new keys are optional. Every object is strict: a misspelt key is an error, not a
+// silently ignored option.
+
+export const SUPPORTED_VERSIONS = [1] as const
+export const ARTIFACT_TYPES = ['image', 'helm', 'artifact'] as const
+export const TRIGGER_TYPES = ['manual', 'schedule', 'auto'] as const
+
+export const RULE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/
+export const REGISTRY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+// One component of an OCI repository path (distribution's reference grammar).
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+const REPOSITORY_PATH_PATTERN = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`)
+const PLATFORM_PATTERN = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9.]+)?$/
+
+export type ArtifactType = (typeof ARTIFACT_TYPES)[number]
+
+/** Normalised tag filter: the string shorthand `tags: "^v"` becomes `{ include: "^v" }`. */
+export interface TagFilter {
+  /** regex (unanchored, JavaScript syntax): keep tags it matches */
+  include?: string
+  /** regex: drop tags it matches */
+  exclude?: string
+  /** keep only the N highest tags (semver order; see match.ts) */
+  latest?: number
+  /** semver range, loose (a `v` prefix is fine) */
+  semver?: string
+}
+
+export type TriggerSpec =
+  | { type: 'manual' }
+  | { type: 'auto' }
+  /** timezone undefined: the process's local time zone (TZ) */
+  | { type: 'schedule'; cron: string; timezone?: string }
+
+// Custom issues carry `params.detail`: the formatter prints `field: message (rule "x"): detail`.
+const regexString = z.string().superRefine((value, ctx) => {
+  const detail = regexError(value)
+  if (detail) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid regular expression ${JSON.stringify(value)}`,
+      params: { detail },
+    })
+  }
+})
+
+const positiveInt = (what: string) =>
+  z
+    .number()
+    .int({ error: `must be a positive whole number (${what})` })
+    .positive({ error: `must be a positive whole number (${what})` })
+
+const namespaceString = z.string().superRefine((value, ctx) => {
+  if (value !== '' && !REPOSITORY_PATH_PATTERN.test(value)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid namespace ${JSON.stringify(value)}`,
+      params: {
+        detail:
+          'use lowercase path components separated by "/", without leading or trailing "/" (e.g. team-a or org/team); "" is the registry root',
+      },
+    })
+  }
+})
+
+const repositoryName = z.string().superRefine((value, ctx) => {
+  if (!REPOSITORY_PATH_PATTERN.test(value)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid repository name ${JSON.stringify(value)}`,
+      params: {
+        detail: 'list exact paths below the namespace (e.g. app or sub/tool); use a string for a regex',
+      },
+    })
+  }
+})
+
+const registryRef = z.string().min(1, { error: 'must name an entry of registries' })
+
+const TagFilterObject = z.strictObject({
+  include: regexString.optional().meta({ description: 'Regex (unanchored): keep tags it matches.' }),
+  exclude: regexString.optional().meta({ description: 'Regex (unanchored): drop tags it matches.' }),
+  latest: positiveInt('how many of the highest tags to keep')
+    .optional()
+    .meta({ description: 'Keep only the N highest tags by semver order (non-semver tags rank lowest).' }),
+  semver: z
+    .string()
+    .superRefine((value, ctx) => {
+      const detail = semverRangeError(value)
+      if (detail)
+        ctx.addIssue({
+          code: 'custom',
+          message: `invalid semver range ${JSON.stringify(value)}`,
+          params: { detail },
+        })
+    })
+    .optional()
+    .meta({ description: 'Semver range, e.g. ">=1.2 <2"; tags that are not versions are dropped.' }),
+})
+
+const TagFilterSchema = z
+  .union([regexString.meta({ description: 'Regex shorthand for { include: ... }.' }), TagFilterObject])
+  .transform((value): TagFilter => (typeof value === 'string' ? { include: value } : value))
+
+const SourceSchema = z.strictObject({
+  registry: registryRef.meta({ description: 'Name of an entry of registries.' }),
+  namespace: namespaceString
+    .default('')
+    .meta({ description: 'Namespace (may be multi-level, a/b); "" or omitted is the registry root.' }),
+  repositories: z
+    .union([
+      regexString,
+      z.array(repositoryName).min(1, { error: 'list at least one repository, or omit it for all' }),
+    ])
+    .optional()
+    .meta({
+      description:
+        'Regex on the repository path below the namespace, or a list of exact names. Default: all.',
+    }),
+  tags: TagFilterSchema.optional().meta({
+    description: 'Regex shorthand, or { include, exclude, latest, semver }. Default: all tags.',
+  }),
+  types: z
+    .array(z.enum(ARTIFACT_TYPES))
+    .min(1, { error: 'list at least one of image, helm, artifact, or omit it for all' })
+    .default([...ARTIFACT_TYPES])
+    .meta({ description: 'Which kinds of content to copy. Default: all.' }),
+})
+
+const TargetSchema = z.strictObject({
+  registry: registryRef.meta({ description: 'Name of an entry of registries.' }),
+  namespace: namespaceString.optional().meta({ description: 'Default: the source namespace.' }),
+})
+
+const TriggerSchema = z
+  .strictObject({
+    type: z
+      .enum(TRIGGER_TYPES)
+      .meta({ description: 'manual (CLI), schedule (cron) or auto (each new push).' }),
+    cron: z.string().optional().meta({ description: 'Cron expression, only with type: schedule.' }),
+    timezone: z
+      .string()
+      .optional()
+      .meta({ description: 'IANA time zone for cron, only with type: schedule. Default: local time.' }),
+  })
+  .superRefine((value, ctx) => {
+    if (value.type === 'schedule') {
+      if (value.cron === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cron'],
+          message: 'required when type is schedule',
+          params: { detail: 'e.g. cron: "0 1 * * *" for 01:00 daily' },
+        })
+      } else {
+        const detail = cronError(value.cron)
+        if (detail) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['cron'],
+            message: `invalid cron expression ${JSON.stringify(value.cron)}`,
+            params: { detail },
+          })
+        }
+      }
+      if (value.timezone !== undefined) {
+        const detail = timezoneError(value.timezone)
+        if (detail) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['timezone'],
+            message: `invalid time zone ${JSON.stringify(value.timezone)}`,
+            params: { detail },
+          })
+        }
+      }
+      return
+    }
+    for (const key of ['cron', 'timezone'] as const) {
+      if (value[key] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `only allowed with type: schedule (this trigger is ${value.type})`,
+        })
+      }
+    }
+  })
+  .transform((value): TriggerSpec => {
+    if (value.type !== 'schedule') return { type: value.type }
+    return value.timezone === undefined
+      ? { type: 'schedule', cron: value.cron ?? '' }
+      : { type: 'schedule', cron: value.cron ?? '', timezone: value.timezone }
+  })
+
+export const RuleSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(RULE_NAME_PATTERN, {
+        error:
+          'invalid rule name: use lowercase letters, digits, ".", "_" and "-", starting with a letter or digit',
+      })
+      .max(128, { error: 'rule name is longer than 128 characters' })
+      .meta({ description: 'Unique rule name.' }),
+    description: z.string().optional(),
+    enabled: z.boolean().default(true).meta({ description: 'Disabled rules are skipped by triggers.' }),
+    source: SourceSchema,
+    target: TargetSchema,
+    override: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Overwrite a target tag that points at a different digest.' }),
+    referrers: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Also copy signatures, SBOMs and attestations (OCI referrers).' }),
+    platforms: z
+      .array(
+        z
+          .string()
+          .regex(PLATFORM_PATTERN, { error: 'expected os/arch or os/arch/variant, e.g. linux/arm64/v8' }),
+      )
+      .min(1, { error: 'list at least one platform, or omit it for all' })
+      .optional()
+      .meta({ description: 'Copy only these platforms of multi-platform images. Default: all.' }),
+    prune: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Delete target tags that no longer exist in the source.' }),
+    trigger: TriggerSchema.default({ type: 'manual' }),
+  })
+  .transform((rule) => ({
+    ...rule,
+    target: { registry: rule.target.registry, namespace: rule.target.namespace ?? rule.source.namespace },
+  }))
+
+const TlsSchema = z.strictObject({
+  ca: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'PEM file of the CA that signed the registry certificate.' }),
+  cert: z.string().min(1).optional().meta({ description: 'Client certificate (PEM) for mutual TLS.' }),
+  key: z.string().min(1).optional().meta({ description: 'Client key (PEM) for mutual TLS.' }),
+  insecure: z.boolean().optional().meta({ description: 'Use TLS but do not verify the certificate.' }),
+  plainHttp: z.boolean().optional().meta({ description: 'Plain HTTP, no TLS.' }),
+})
+
+export const RegistryEntrySchema = z
+  .strictObject({
+    host: z
+      .string()
+      .superRefine((value, ctx) => {
+        const detail = hostError(value)
+        if (detail)
+          ctx.addIssue({
+            code: 'custom',
+            message: `invalid host ${JSON.stringify(value)}`,
+            params: { detail },
+          })
+      })
+      .optional()
+      .meta({ description: 'host[:port] of the registry.' }),
+    'oci-layout': z
+      .strictObject({ path: z.string().min(1, { error: 'must not be empty' }) })
+      .optional()
+      .meta({ description: 'An OCI image layout directory instead of a host (air-gapped transfer).' }),
+    credentials: z.strictObject({ username: z.string(), password: z.string() }).optional().meta({
+      description: `Omitted: docker config (~/.docker/config.json) or anonymous. Use \${ENV} for secrets.`,
+    }),
+    tls: TlsSchema.optional(),
+    concurrency: positiveInt('parallel requests to this registry')
+      .max(256, { error: 'must be at most 256' })
+      .optional(),
+  })
+  .superRefine((entry, ctx) => {
+    const hasHost = entry.host !== undefined
+    const hasLayout = entry['oci-layout'] !== undefined
+    if (hasHost === hasLayout) {
+      ctx.addIssue({
+        code: 'custom',
+        message: hasHost ? 'has both host and oci-layout' : 'needs host or oci-layout',
+        params: { detail: 'give exactly one of host: HOST[:PORT] or oci-layout: { path: DIR }' },
+      })
+    }
+    if (hasLayout && (entry.credentials || entry.tls || entry.concurrency !== undefined)) {
+      const key = entry.credentials ? 'credentials' : entry.tls ? 'tls' : 'concurrency'
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: 'only applies to a registry with host, not oci-layout',
+      })
+    }
+    const tls = entry.tls
+    if (!tls) return
+    for (const mode of ['insecure', 'plainHttp'] as const) {
+      if (tls[mode] && tls.ca !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls', mode],
+          message: `cannot be combined with tls.ca`,
+          params: {
+            detail:
+              mode === 'insecure'
+                ? 'with a CA, verify instead of skipping verification'
+                : 'plain HTTP uses no CA',
+          },
+        })
+      }
+    }
+    if (tls.insecure && tls.plainHttp) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'plainHttp'],
+        message: 'choose one of tls.insecure and tls.plainHttp',
+      })
+    }
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', tls.cert === undefined ? 'key' : 'cert'],
+        message: 'tls.cert and tls.key go together (client certificate for mutual TLS)',
+      })
+    }
+  })
+
+const ServeSchema = z.strictObject({
+  webhookToken: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .optional()
+    .meta({ description: `Bearer token that webhook callers must send. Use \${ENV}.` }),
+})
+
+const supported = SUPPORTED_VERSIONS.join(', ')
+
+export const RuleFileSchema = z
+  .strictObject({
+    version: z.literal(1, {
+      error: (issue) =>
+        issue.input === undefined
+          ? `required; add "version: 1" at the top of the file`
+          : `unsupported rule file version ${JSON.stringify(issue.input)}; this imgsync reads version ${supported}`,
+    }),
+    registries: z
+      .record(z.string(), RegistryEntrySchema)
+      .default({})
+      .meta({ description: 'Named registries that rules refer to.' }),
+    rules: z.array(RuleSchema).default([]).meta({ description: 'Sync rules.' }),
+    serve: ServeSchema.optional(),
+  })
+  .superRefine((file, ctx) => {
+    for (const name of Object.keys(file.registries)) {
+      if (!REGISTRY_NAME_PATTERN.test(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['registries', name],
+          message: `invalid registry name ${JSON.stringify(name)}`,
+          params: { detail: 'use letters, digits, ".", "_" and "-"', at: 'key' },
+        })
+      }
+    }
+    const known = Object.keys(file.registries)
+    const seen = new Map<string, number>()
+    file.rules.forEach((rule, i) => {
+      const first = seen.get(rule.name)
+      if (first === undefined) seen.set(rule.name, i)
+      else {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'name'],
+          message: `duplicate rule name ${JSON.stringify(rule.name)}`,
+          params: { detail: `rules[${first}] has the same name; rule names must be unique`, noRule: true },
+        })
+      }
+      for (const side of ['source', 'target'] as const) {
+        const ref = rule[side].registry
+        if (!Object.hasOwn(file.registries, ref)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', i, side, 'registry'],
+            message: `unknown registry ${JSON.stringify(ref)}`,
+            params: {
+              detail: known.length
+                ? `name one of ${known.join(', ')}, or add it under registries`
+                : 'add it under registries (e.g. registries: { NAME: { host: HOST } })',
+            },
+          })
+        }
+      }
+    })
+  })
+
+export type RuleFile = z.output<typeof RuleFileSchema>
+export type RuleFileInput = z.input<typeof RuleFileSchema>
+export type RegistryEntry = z.output<typeof RegistryEntrySchema>
+export type Rule = z.output<typeof RuleSchema>
+/** A rule as written in the file (defaults not applied, `tags` may be the string shorthand). */
+export type RuleInput = z.input<typeof RuleSchema>
+
+/**
+ * JSON Schema (draft-07, the input form) of the rule file, for editors: yaml-language-server reads it
+ * from a `# yaml-language-server: $schema=...` comment. Cross-field checks (registry references,
+ * unique names, cron) are not expressible there; `imgsync` itself still runs them.
+ */
+export function ruleFileJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(RuleFileSchema, { io: 'input', target: 'draft-7', unrepresentable: 'any' })
+  const { $schema, ...rest } = schema
+  return {
+    $schema,
+    title: 'imgsync rule file',
+    description: 'Registries and sync rules for imgsync, version 1.',
+    ...rest,
+  }
+}
