@@ -62,17 +62,43 @@ export function exitCodeForTask(result: TaskResult): number {
   return ExitCodes.ok
 }
 
+/**
+ * SIGINT/SIGTERM abort the running task: no new items start, in-flight ones get a short grace,
+ * the rest are recorded `interrupted`, and the command exits 130. A second signal exits at once.
+ */
+export function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController()
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(ExitCodes.interrupted)
+    process.stderr.write(
+      `imgsync: ${name}: stopping; in-flight images get a few seconds (${name} again stops now)\n`,
+    )
+    controller.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    },
+  }
+}
+
 /** Runs a task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
 export async function runTaskForCommand(
-  spec: Omit<TaskSpec, 'records' | 'listener'>,
+  spec: Omit<TaskSpec, 'records' | 'listener' | 'signal'>,
   opts: { json: boolean; verbose: boolean; recordsPath?: string },
 ): Promise<TaskJson> {
   const records = new RecordWriter(resolveRecordsPath(opts.recordsPath))
   const view = new ProgressView(!opts.json && process.stderr.isTTY === true)
+  const signals = abortOnSignals()
   let result: TaskResult
   try {
-    result = await runTask({ ...spec, records, listener: view })
+    result = await runTask({ ...spec, records, listener: view, signal: signals.signal })
   } finally {
+    signals.dispose()
     records.close()
   }
   if (!opts.json) process.stderr.write(`${renderTaskSummary(result, { verbose: opts.verbose })}\n`)

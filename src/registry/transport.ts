@@ -92,11 +92,11 @@ function agentFor(opts: TransportOptions): Agent {
   return agent
 }
 
-/** Closes every pooled connection so the process can exit promptly. */
+/** Drops every pooled connection (and any request an interrupt left running) so the process exits now. */
 export async function closeAllAgents(): Promise<void> {
   const all = [...agents.values()]
   agents.clear()
-  await Promise.all(all.map((a) => a.close().catch(() => undefined)))
+  await Promise.all(all.map((a) => a.destroy().catch(() => undefined)))
 }
 
 /** Registry error body: `{"errors":[{"code","message"}]}`; may be empty or not JSON. */

@@ -69,8 +69,10 @@ export interface TaskSpec {
   plan: () => Promise<Plan>
   records: RecordWriter
   listener?: TaskListener
-  /** aborting stops new items; items not finished are recorded `interrupted` */
+  /** aborting stops new items; items not finished within graceMs are recorded `interrupted` */
   signal?: AbortSignal
+  /** how long in-flight items may finish after an abort (default 3 s) */
+  graceMs?: number
   blobLocations?: BlobLocations
 }
 
@@ -137,7 +139,11 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     return { task, items, excluded }
   }
 
+  // once the task is finished (interrupted), late results of cut-off items are dropped
+  let done = false
+  const recorded = new Set<ItemPlan>()
   const record = (item: ItemRecord) => {
+    if (done) return
     items.push(item)
     if (item.status === 'synced') task.synced++
     else if (item.status === 'skipped') task.skipped++
@@ -185,29 +191,30 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     (n) => spec.listener?.bytes?.(n),
   )
 
-  const runItem = async (p: ItemPlan): Promise<void> => {
+  const itemBase = (p: ItemPlan, t0: number) => ({
+    type: 'item' as const,
+    taskId: task.taskId,
+    ...(spec.rule !== undefined && { rule: spec.rule }),
+    trigger: spec.trigger,
+    source: p.source,
+    target: p.target,
+    repository: p.srcRepo,
+    tag: p.tag,
+    startedAt: new Date(t0).toISOString(),
+  })
+
+  const runItem = async (p: ItemPlan): Promise<ItemRecord> => {
     const t0 = Date.now()
-    const base = {
-      type: 'item' as const,
-      taskId: task.taskId,
-      ...(spec.rule !== undefined && { rule: spec.rule }),
-      trigger: spec.trigger,
-      source: p.source,
-      target: p.target,
-      repository: p.srcRepo,
-      tag: p.tag,
-      startedAt: new Date(t0).toISOString(),
-    }
+    const base = itemBase(p, t0)
     if (spec.signal?.aborted) {
-      record({
+      return {
         ...base,
         status: 'interrupted',
         code: 'INTERRUPTED',
         bytes: 0,
         blobs: zeroBlobs(),
         durationMs: 0,
-      })
-      return
+      }
     }
     try {
       const out = await copyImage(
@@ -224,7 +231,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
         },
         { blobs },
       )
-      record({
+      return {
         ...base,
         digest: out.digest,
         mediaType: out.mediaType,
@@ -234,24 +241,56 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
         bytes: out.blobs.bytes,
         blobs: { copied: out.blobs.copied, mounted: out.blobs.mounted, skipped: out.blobs.skipped },
         durationMs: Date.now() - t0,
-      })
+      }
     } catch (raw) {
       const err = toImgsyncError(raw)
-      const status = spec.signal?.aborted ? 'interrupted' : 'failed'
-      record({
+      const interrupted = spec.signal?.aborted ?? false
+      return {
         ...base,
-        status,
-        code: status === 'interrupted' ? 'INTERRUPTED' : err.code,
+        status: interrupted ? 'interrupted' : 'failed',
+        code: interrupted ? 'INTERRUPTED' : err.code,
         message: withHint(err),
         bytes: 0,
         blobs: zeroBlobs(),
         durationMs: Date.now() - t0,
+      }
+    }
+  }
+  const recordPlanned = (p: ItemPlan, item: ItemRecord) => {
+    if (recorded.has(p)) return
+    recorded.add(p)
+    record(item)
+  }
+
+  const all = Promise.all(plan.items.map((p) => limit(async () => recordPlanned(p, await runItem(p)))))
+  await Promise.race([all, interruption(spec.signal, spec.graceMs ?? DEFAULT_GRACE_MS)])
+  if (spec.signal?.aborted) {
+    // what is still in flight after the grace period is cut off: its tag was never pushed
+    for (const p of plan.items) {
+      recordPlanned(p, {
+        ...itemBase(p, Date.now()),
+        status: 'interrupted',
+        code: 'INTERRUPTED',
+        bytes: 0,
+        blobs: zeroBlobs(),
+        durationMs: 0,
       })
     }
   }
-
-  await Promise.all(plan.items.map((p) => limit(() => runItem(p))))
+  done = true
   return finish()
+}
+
+const DEFAULT_GRACE_MS = 3000
+
+/** Resolves `graceMs` after the signal aborts (never, without a signal). */
+function interruption(signal: AbortSignal | undefined, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!signal) return
+    const later = () => setTimeout(resolve, graceMs).unref()
+    if (signal.aborted) later()
+    else signal.addEventListener('abort', later, { once: true })
+  })
 }
 
 function zeroBlobs() {

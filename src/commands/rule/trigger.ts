@@ -1,7 +1,13 @@
 import { dirname, join } from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
-import { configFlag, exitCodeForTask, type TaskJson, taskFlags } from '../../command-support.js'
+import {
+  abortOnSignals,
+  configFlag,
+  exitCodeForTask,
+  type TaskJson,
+  taskFlags,
+} from '../../command-support.js'
 import { ExitCodes, exitCodeFor } from '../../errors.js'
 import { RecordWriter, resolveRecordsPath } from '../../records/store.js'
 import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
@@ -71,6 +77,7 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     const recordsPath = resolveRecordsPath(flags.records)
     const records = new RecordWriter(recordsPath)
     const json = this.jsonEnabled()
+    const signals = abortOnSignals()
     const runs = await (async () => {
       try {
         return await triggerRules({
@@ -85,8 +92,10 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
           lockDir: process.env.IMGSYNC_LOCK_DIR ?? join(dirname(recordsPath), 'locks'),
           waitMs: flags.wait * 1000,
           listener: new ProgressView(!json && process.stderr.isTTY === true),
+          signal: signals.signal,
         })
       } finally {
+        signals.dispose()
         records.close()
       }
     })()
