@@ -1,8 +1,13 @@
+import { accessSync, constants } from 'node:fs'
 import { Flags } from '@oclif/core'
-import { type ErrorCode, ExitCodes, exitCodeFor } from './errors.js'
+import { type ErrorCode, ExitCodes, exitCodeFor, ImgsyncError } from './errors.js'
+import { registerSecret } from './log.js'
 import { RecordWriter, resolveRecordsPath } from './records/store.js'
 import type { ItemRecord, TaskRecord } from './records/types.js'
 import type { Credentials } from './registry/auth.js'
+import { readCredentialsFile } from './registry/credentials.js'
+import type { TlsOptions } from './registry/transport.js'
+import type { EndpointConfig } from './sync/registries.js'
 import { runTask, type TaskResult, type TaskSpec } from './sync/run-task.js'
 import { ProgressView, renderTaskSummary } from './ui/task-view.js'
 
@@ -35,6 +40,20 @@ export const taskFlags = {
   verbose: Flags.boolean({ char: 'v', summary: 'List every item in the summary, not only failures.' }),
 }
 
+/** Content selection flags of the ad-hoc sync commands (rules have the same as fields). */
+export const contentFlags = {
+  referrers: Flags.boolean({
+    summary: 'Copy signatures, SBOMs and attestations (OCI referrers, cosign tags) with each image.',
+    default: true,
+    allowNo: true,
+  }),
+  platform: Flags.string({
+    summary: 'Copy only this platform of multi-platform images (repeatable). Changes the index digest.',
+    multiple: true,
+    helpValue: 'os/arch[/variant]',
+  }),
+}
+
 /** The --json document of a task: the same field names as the records. */
 export interface TaskJson {
   task: TaskRecord
@@ -49,8 +68,111 @@ export function envCredentials(
 ): Credentials | undefined {
   const username = env[`IMGSYNC_${side}_USERNAME`]
   const password = env[`IMGSYNC_${side}_PASSWORD`]
+  registerSecret(password)
   if (!username) return undefined
   return { username, password }
+}
+
+const CREDS_GROUP = 'CREDENTIALS AND TLS'
+
+function credsFileFlag(side: 'src' | 'dst') {
+  const which = side === 'src' ? 'source' : 'target'
+  return Flags.string({
+    summary: `File with the ${which} credentials: user:password, or JSON {"username","password"} or {"identitytoken"}.`,
+    helpValue: 'FILE',
+    env: `IMGSYNC_${side.toUpperCase()}_CREDS_FILE`,
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+function caFlag(side: 'src' | 'dst') {
+  return Flags.string({
+    summary: `PEM file of the CA that signed the ${side === 'src' ? 'source' : 'target'} registry's certificate.`,
+    helpValue: 'FILE',
+    exclusive: [`${side}-insecure`, `${side}-plain-http`],
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+function insecureFlag(side: 'src' | 'dst') {
+  return Flags.boolean({
+    summary: `Use TLS to the ${side === 'src' ? 'source' : 'target'} without verifying its certificate (test registries only; warns).`,
+    exclusive: [`${side}-plain-http`],
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+function plainHttpFlag(side: 'src' | 'dst') {
+  return Flags.boolean({
+    summary: `Plain HTTP to the ${side === 'src' ? 'source' : 'target'} (the default only for loopback hosts).`,
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+/** Credential and TLS flags of `sync tag` / `sync repo`: files and switches, never a secret itself. */
+export const endpointFlags = {
+  'src-creds-file': credsFileFlag('src'),
+  'dst-creds-file': credsFileFlag('dst'),
+  authfile: Flags.string({
+    summary:
+      'Docker config file (auths, credHelpers, credsStore) to use instead of $DOCKER_CONFIG/config.json or ~/.docker/config.json.',
+    helpValue: 'FILE',
+    helpGroup: CREDS_GROUP,
+  }),
+  'src-ca': caFlag('src'),
+  'dst-ca': caFlag('dst'),
+  'src-insecure': insecureFlag('src'),
+  'dst-insecure': insecureFlag('dst'),
+  'src-plain-http': plainHttpFlag('src'),
+  'dst-plain-http': plainHttpFlag('dst'),
+}
+
+export interface EndpointFlagValues {
+  'src-creds-file'?: string
+  'dst-creds-file'?: string
+  authfile?: string
+  'src-ca'?: string
+  'dst-ca'?: string
+  'src-insecure'?: boolean
+  'dst-insecure'?: boolean
+  'src-plain-http'?: boolean
+  'dst-plain-http'?: boolean
+}
+
+/**
+ * How an ad-hoc sync reaches one side: credentials from --SIDE-creds-file, else
+ * IMGSYNC_SIDE_USERNAME/PASSWORD, else the docker config (--authfile), else anonymous; TLS from
+ * --SIDE-ca / --SIDE-insecure / --SIDE-plain-http.
+ */
+export function adhocEndpoint(
+  side: 'src' | 'dst',
+  host: string,
+  flags: EndpointFlagValues,
+  env: NodeJS.ProcessEnv = process.env,
+): EndpointConfig {
+  const credsFile = flags[`${side}-creds-file`]
+  const credentials = credsFile
+    ? readCredentialsFile(credsFile, `--${side}-creds-file`)
+    : envCredentials(side === 'src' ? 'SRC' : 'DST', env)
+  const ca = flags[`${side}-ca`]
+  if (ca) {
+    try {
+      accessSync(ca, constants.R_OK)
+    } catch {
+      throw new ImgsyncError('INVALID_ARGUMENT', `--${side}-ca: cannot read ${ca}`)
+    }
+  }
+  const tls: TlsOptions = {
+    ...(ca && { ca }),
+    ...(flags[`${side}-insecure`] && { insecure: true }),
+    ...(flags[`${side}-plain-http`] && { plainHttp: true }),
+  }
+  return {
+    host,
+    credentials,
+    ...(flags.authfile && { dockerConfig: flags.authfile, dockerConfigRequired: true }),
+    ...(Object.keys(tls).length > 0 && { tls }),
+  }
 }
 
 export function exitCodeForTask(result: TaskResult): number {

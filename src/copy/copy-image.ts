@@ -1,5 +1,6 @@
 import { ImgsyncError } from '../errors.js'
 import type { Manifest, RegistryApi } from '../registry/api.js'
+import { sha256Digest } from '../registry/digest.js'
 import {
   type ArtifactKind,
   artifactKind,
@@ -8,9 +9,12 @@ import {
   isIndexType,
   isSchema1,
   type ParsedManifest,
+  type Platform,
   parseManifest,
 } from '../registry/media-types.js'
 import { type BlobCopier, type BlobStats, emptyBlobStats } from './blob-copier.js'
+import { filterIndex } from './platforms.js'
+import { type ReferrerFinder, updateFallbackIndex } from './referrers.js'
 
 export interface CopyRequest {
   src: RegistryApi
@@ -25,6 +29,10 @@ export interface CopyRequest {
   dryRun: boolean
   /** copy only these kinds; others end `excluded` */
   types?: ArtifactKind[]
+  /** copy signatures, SBOMs and attestations of the image too */
+  referrers?: boolean
+  /** copy only these platforms of an index (this changes the index digest) */
+  platforms?: Platform[]
 }
 
 export type CopyStatus = 'synced' | 'skipped' | 'planned' | 'excluded'
@@ -39,10 +47,15 @@ export interface CopyOutcome {
   blobs: BlobStats
   /** manifests pushed (children and root) */
   manifests: number
+  /** referrers and cosign tags copied or already present */
+  referrers: number
+  /** the source digest, when a platform subset gave the target a different one */
+  sourceDigest?: string
 }
 
 export interface CopyDeps {
   blobs: BlobCopier
+  referrers: ReferrerFinder
 }
 
 function short(digest: string): string {
@@ -70,75 +83,86 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
 
   let root: { manifest: Manifest; parsed: ParsedManifest } | undefined
   let kind: ArtifactKind | undefined
+  const outcome = (status: CopyStatus, digest: string, mediaType: string, reason?: string): CopyOutcome => ({
+    status,
+    digest,
+    mediaType,
+    ...(kind !== undefined && { kind }),
+    ...(reason !== undefined && { reason }),
+    blobs,
+    manifests: 0,
+    referrers: 0,
+  })
   if (req.types) {
     root = await fetchManifest(src, srcRepo, srcInfo.digest)
     kind = artifactKind(root.parsed)
     if (!req.types.includes(kind)) {
-      return {
-        status: 'excluded',
-        digest: srcInfo.digest,
-        mediaType: srcInfo.mediaType,
-        kind,
-        reason: `type ${kind} is not in types [${req.types.join(', ')}]`,
-        blobs,
-        manifests: 0,
-      }
+      return outcome(
+        'excluded',
+        srcInfo.digest,
+        srcInfo.mediaType,
+        `type ${kind} is not in types [${req.types.join(', ')}]`,
+      )
     }
   }
 
-  const existing = await dst.headManifest(dstRepo, dstTag ?? srcInfo.digest)
-  if (existing && existing.digest === srcInfo.digest) {
-    return {
-      status: 'skipped',
-      digest: srcInfo.digest,
-      mediaType: srcInfo.mediaType,
-      kind,
-      reason: 'same digest',
-      blobs,
-      manifests: 0,
+  // a platform subset is a new index: its digest, not the source's, is what the target should hold
+  let pushBytes: Buffer | undefined
+  let want = srcInfo.digest
+  if (req.platforms && isIndexType(srcInfo.mediaType)) {
+    root ??= await fetchManifest(src, srcRepo, srcInfo.digest)
+    const subset = filterIndex(root.manifest.bytes, req.platforms, `${src.name}/${srcRepo}:${srcRef}`)
+    if (subset.bytes !== root.manifest.bytes) {
+      pushBytes = subset.bytes
+      want = sha256Digest(subset.bytes)
+      root = { manifest: root.manifest, parsed: parseManifest(subset.bytes, root.manifest.mediaType) }
     }
+  }
+  const sourceDigest = want === srcInfo.digest ? undefined : srcInfo.digest
+
+  const walker = new GraphCopy(req, deps, blobs)
+  const existing = await dst.headManifest(dstRepo, dstTag ?? want)
+  if (existing && existing.digest === want) {
+    const out = outcome('skipped', want, srcInfo.mediaType, 'same digest')
+    if (req.referrers && !req.dryRun) out.referrers = await walker.copyReferrers(srcInfo.digest, new Set())
+    return { ...out, ...(sourceDigest && { sourceDigest }) }
   }
   if (existing && !req.override) {
     throw new ImgsyncError(
       'IMAGE_EXISTS',
-      `${dst.name}/${dstRepo}:${dstTag} already exists with a different digest (${short(existing.digest)}…, source ${short(srcInfo.digest)}…)`,
+      `${dst.name}/${dstRepo}:${dstTag} already exists with a different digest (${short(existing.digest)}…, source ${short(want)}…)`,
       { suggestions: ['pass --override (or override: true in the rule) to replace it'] },
     )
   }
   if (req.dryRun) {
-    return {
-      status: 'planned',
-      digest: srcInfo.digest,
-      mediaType: srcInfo.mediaType,
-      kind,
-      reason: existing ? 'would replace (override)' : 'would copy',
-      blobs,
-      manifests: 0,
-    }
+    return outcome('planned', want, srcInfo.mediaType, existing ? 'would replace (override)' : 'would copy')
   }
 
   root ??= await fetchManifest(src, srcRepo, srcInfo.digest)
-  const walker = new GraphCopy(req, deps, blobs)
   await walker.copyTree(root.parsed)
   const pushed = await dst.putManifest(
     dstRepo,
-    dstTag ?? srcInfo.digest,
-    root.manifest.bytes,
+    dstTag ?? want,
+    pushBytes ?? root.manifest.bytes,
     root.parsed.mediaType,
   )
-  if (pushed.digest !== srcInfo.digest) {
+  if (pushed.digest !== want) {
     throw new ImgsyncError(
       'DIGEST_MISMATCH',
-      `${dst.name}: stored ${dstRepo} as ${short(pushed.digest)}…, expected ${short(srcInfo.digest)}…`,
+      `${dst.name}: stored ${dstRepo} as ${short(pushed.digest)}…, expected ${short(want)}…`,
     )
   }
+  if (dstTag) deps.referrers.noteTag(dst, dstRepo, dstTag)
+  const referrers = req.referrers ? await walker.copyReferrers(srcInfo.digest, new Set()) : 0
   return {
     status: 'synced',
-    digest: srcInfo.digest,
+    digest: want,
     mediaType: root.parsed.mediaType,
     kind: kind ?? artifactKind(root.parsed),
     blobs,
     manifests: walker.manifests + 1,
+    referrers,
+    ...(sourceDigest && { sourceDigest }),
   }
 }
 
@@ -185,6 +209,53 @@ class GraphCopy {
     await settleAll(
       blobDescriptors(parsed).map((d) => this.deps.blobs.copy(src, srcRepo, dst, dstRepo, d, this.blobs)),
     )
+  }
+
+  /**
+   * Copies what refers to `subject` (signatures, SBOMs, attestations; recursively, a signature of an
+   * SBOM too) and keeps the target's fallback index complete when the target has no referrers API.
+   */
+  async copyReferrers(subject: string, seen: Set<string>): Promise<number> {
+    const { src, srcRepo, dst, dstRepo } = this.req
+    const found = await this.deps.referrers.find(src, srcRepo, subject)
+    let count = 0
+    let handled = false
+    const present: Descriptor[] = []
+    for (const d of found.manifests) {
+      if (seen.has(d.digest)) continue
+      seen.add(d.digest)
+      if (!(await dst.headManifest(dstRepo, d.digest))) {
+        const { manifest, parsed } = await fetchManifest(src, srcRepo, d.digest)
+        await this.copyTree(parsed)
+        const put = await dst.putManifest(dstRepo, d.digest, manifest.bytes, parsed.mediaType || d.mediaType)
+        handled ||= put.subjectHandled
+        this.manifests++
+      }
+      present.push(d)
+      count += 1 + (await this.copyReferrers(d.digest, seen))
+    }
+    if (present.length > 0 && !handled && !(await this.deps.referrers.hasApi(dst, dstRepo, subject))) {
+      await updateFallbackIndex(dst, dstRepo, subject, present, found.fallbackIndex)
+    }
+    for (const tag of found.cosignTags) {
+      if (seen.has(tag)) continue
+      seen.add(tag)
+      // cosign rewrites these tags as signatures are added, so the target follows the source
+      await copyImage(
+        {
+          ...this.req,
+          srcRef: tag,
+          dstTag: tag,
+          override: true,
+          referrers: false,
+          types: undefined,
+          platforms: undefined,
+        },
+        this.deps,
+      )
+      count++
+    }
+    return count
   }
 
   private async copyChild(child: Descriptor): Promise<void> {

@@ -46,9 +46,14 @@ export interface ItemRecord {
   target: string
   repository: string
   tag: string
+  /** what the target tag points at */
   digest?: string
+  /** the source digest, when it differs (a platform subset of an index) */
+  sourceDigest?: string
   mediaType?: string
   kind?: string
+  /** signatures, SBOMs and attestations copied or already present with it */
+  referrers?: number
   status: ItemStatus
   code?: string
   message?: string

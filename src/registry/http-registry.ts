@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import { PassThrough, type Readable } from 'node:stream'
 import { ImgsyncError } from '../errors.js'
 import type { Manifest, ManifestInfo, MountResult, PutManifestResult, RegistryApi } from './api.js'
 import { pullScope, pushScope } from './auth.js'
+import { digestMatches, sha256Digest } from './digest.js'
 import { type Descriptor, MANIFEST_ACCEPT, MediaTypes } from './media-types.js'
 import {
   errorForNetwork,
@@ -15,17 +15,6 @@ import {
 /** Manifests above this are refused rather than buffered (distribution's own limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 const TAGS_PAGE = 1000
-
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`
-}
-
-/** Verifies bytes against a digest of any supported algorithm. */
-export function digestMatches(bytes: Uint8Array, digest: string): boolean {
-  const [alg, hex] = digest.split(':')
-  if (alg !== 'sha256' && alg !== 'sha512') return false
-  return createHash(alg).update(bytes).digest('hex') === hex
-}
 
 function nextLink(res: RegistryResponse): string | undefined {
   const link = responseHeader(res.headers, 'link')

@@ -1,11 +1,16 @@
+import { readFileSync } from 'node:fs'
 import pLimit from 'p-limit'
+import { parseDocument } from 'yaml'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
+import { registerSecret } from '../log.js'
+import { warnIfReadableByOthers } from '../registry/credentials.js'
 import type { ArtifactKind } from '../registry/media-types.js'
 import { resolveRuleFilePath } from '../rules/load.js'
-import { inShard, type Shard, selectRepositories, selectTags, targetRepository } from '../rules/match.js'
+import { inShard, type Shard, selectRepositories, targetRepository } from '../rules/match.js'
 import { ARTIFACT_TYPES, type RegistryEntry, type Rule, type RuleFile } from '../rules/schema.js'
 import type { EndpointConfig, RegistryPool } from './registries.js'
 import type { Exclusion, ItemPlan, Plan, Unlisted } from './run-task.js'
+import { selectSyncTags } from './select-tags.js'
 
 /** How to reach a named registry of the rule file; relative CA paths are relative to the file. */
 export function endpointFor(config: RuleFile, name: string, ruleFile: string): EndpointConfig {
@@ -23,7 +28,37 @@ export function endpointFor(config: RuleFile, name: string, ruleFile: string): E
     cert: entry.tls.cert && resolveRuleFilePath(ruleFile, entry.tls.cert),
     key: entry.tls.key && resolveRuleFilePath(ruleFile, entry.tls.key),
   }
+  if (entry.credentials) {
+    registerSecret(entry.credentials.password)
+    warnIfPlainTextPasswords(ruleFile)
+  }
   return { host: entry.host, credentials: entry.credentials, tls, connections: entry.concurrency }
+}
+
+const checkedRuleFiles = new Set<string>()
+
+/** Warns once when the rule file holds a literal (not `${ENV}`) password and others can read it. */
+function warnIfPlainTextPasswords(ruleFile: string): void {
+  if (checkedRuleFiles.has(ruleFile)) return
+  checkedRuleFiles.add(ruleFile)
+  let registries: unknown
+  try {
+    registries = parseDocument(readFileSync(ruleFile, 'utf8')).toJS()?.registries
+  } catch {
+    return
+  }
+  if (!registries || typeof registries !== 'object') return
+  const literal = Object.entries(registries as Record<string, { credentials?: { password?: unknown } }>)
+    .filter(([, e]) => {
+      const pw = e?.credentials?.password
+      return pw !== undefined && pw !== null && pw !== '' && !String(pw).includes('${')
+    })
+    .map(([name]) => name)
+  if (literal.length === 0) return
+  warnIfReadableByOthers(
+    ruleFile,
+    `holds a plain-text password (registries: ${literal.join(', ')}; better: password: "\${ENV_VAR}")`,
+  )
 }
 
 /** The `types` filter to hand to the copy engine; undefined when every type is wanted (no extra GET). */
@@ -81,7 +116,7 @@ export async function planRule(
           })
           return
         }
-        const sel = selectTags(rule.source.tags, tags)
+        const sel = selectSyncTags(rule.source.tags, tags)
         for (const tag of sel.selected) {
           items.push({
             src,

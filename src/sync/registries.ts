@@ -1,5 +1,7 @@
+import { ImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import { type CredentialSource, type Credentials, staticCredentials } from '../registry/auth.js'
+import { chainCredentials, dockerConfigCredentials, dockerConfigPath } from '../registry/credentials.js'
 import { HttpRegistry } from '../registry/http-registry.js'
 import { apiHost } from '../registry/reference.js'
 import type { TlsOptions } from '../registry/transport.js'
@@ -8,7 +10,15 @@ import type { TlsOptions } from '../registry/transport.js'
 export interface EndpointConfig {
   /** registry name as written in references (docker.io, host:port) */
   host: string
+  /** explicit credentials (rule file, environment, credentials file); they win over the docker config */
   credentials?: Credentials | CredentialSource
+  /**
+   * docker config file consulted when there are no explicit credentials (auths, credHelpers,
+   * credsStore). Default `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; false: none.
+   */
+  dockerConfig?: string | false
+  /** the dockerConfig file was named by the user (--authfile), so it must exist */
+  dockerConfigRequired?: boolean
   tls?: TlsOptions
   /** connections per origin */
   connections?: number
@@ -17,31 +27,86 @@ export interface EndpointConfig {
   retries?: number
 }
 
+const sourceIds = new WeakMap<CredentialSource, number>()
+let nextSourceId = 0
+
+/** A pool key part for credentials: two different sources must never share a registry (tenants). */
+function credentialsKey(creds: EndpointConfig['credentials']): unknown {
+  if (typeof creds !== 'function') return creds
+  let id = sourceIds.get(creds)
+  if (id === undefined) {
+    id = nextSourceId++
+    sourceIds.set(creds, id)
+  }
+  return `source#${id}`
+}
+
+/**
+ * IMGSYNC_TIMEOUT (seconds: how long to wait for an answer, and how long a body may stay idle) and
+ * IMGSYNC_RETRIES (attempts after the first for temporary failures); unset means the defaults.
+ */
+export function envLimits(env: NodeJS.ProcessEnv = process.env): { timeoutMs?: number; retries?: number } {
+  const out: { timeoutMs?: number; retries?: number } = {}
+  const timeout = env.IMGSYNC_TIMEOUT?.trim()
+  if (timeout) {
+    const secs = Number(timeout)
+    if (!Number.isFinite(secs) || secs <= 0 || secs > 86_400) {
+      throw new ImgsyncError('INVALID_ARGUMENT', `IMGSYNC_TIMEOUT="${timeout}" is not a number of seconds`, {
+        suggestions: ['set IMGSYNC_TIMEOUT to seconds between 0 and 86400 (e.g. 30), or unset it'],
+      })
+    }
+    out.timeoutMs = Math.max(1, Math.round(secs * 1000))
+  }
+  const retries = env.IMGSYNC_RETRIES?.trim()
+  if (retries) {
+    const n = Number(retries)
+    if (!Number.isInteger(n) || n < 0 || n > 20) {
+      throw new ImgsyncError('INVALID_ARGUMENT', `IMGSYNC_RETRIES="${retries}" is not a whole number from 0 to 20`, {
+        suggestions: ['set IMGSYNC_RETRIES to 0-20 (default 3), or unset it'],
+      })
+    }
+    out.retries = n
+  }
+  return out
+}
+
 /** One RegistryApi per distinct endpoint, so token caches and pools are shared within a run. */
 export class RegistryPool {
   private readonly byKey = new Map<string, RegistryApi>()
+  private readonly dockerConfigs = new Map<string, CredentialSource>()
 
   get(cfg: EndpointConfig): RegistryApi {
-    const key = JSON.stringify([
-      cfg.host,
-      cfg.tls,
-      typeof cfg.credentials === 'function' ? 'fn' : cfg.credentials,
-    ])
+    const configFile = cfg.dockerConfig === false ? undefined : (cfg.dockerConfig ?? dockerConfigPath())
+    const key = JSON.stringify([cfg.host, cfg.tls, credentialsKey(cfg.credentials), configFile])
     let api = this.byKey.get(key)
     if (!api) {
       const creds = cfg.credentials
+      const explicit = typeof creds === 'function' ? creds : creds ? staticCredentials(creds) : undefined
       api = new HttpRegistry({
         name: cfg.host,
         host: apiHost(cfg.host),
-        credentials: typeof creds === 'function' ? creds : staticCredentials(creds),
+        // explicit → docker config → anonymous, resolved only when the host asks for credentials
+        credentials: chainCredentials(
+          explicit,
+          configFile ? this.dockerConfig(configFile, cfg.dockerConfigRequired === true) : undefined,
+        ),
         tls: cfg.tls,
         connections: cfg.connections,
-        headersTimeout: cfg.headersTimeout,
-        bodyTimeout: cfg.bodyTimeout,
-        retries: cfg.retries,
+        headersTimeout: cfg.headersTimeout ?? envLimits().timeoutMs,
+        bodyTimeout: cfg.bodyTimeout ?? envLimits().timeoutMs,
+        retries: cfg.retries ?? envLimits().retries,
       })
       this.byKey.set(key, api)
     }
     return api
+  }
+
+  private dockerConfig(file: string, required: boolean): CredentialSource {
+    let source = this.dockerConfigs.get(file)
+    if (!source) {
+      source = dockerConfigCredentials(file, { required })
+      this.dockerConfigs.set(file, source)
+    }
+    return source
   }
 }

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto'
 import pLimit from 'p-limit'
 import { BlobCopier, type BlobLocations, MemoryBlobLocations } from '../copy/blob-copier.js'
 import { copyImage } from '../copy/copy-image.js'
+import { ReferrerFinder } from '../copy/referrers.js'
 import { type ImgsyncError, toImgsyncError } from '../errors.js'
 import type { RecordWriter } from '../records/store.js'
 import type { ItemRecord, TaskRecord, TaskStatus, TriggerType } from '../records/types.js'
 import type { RegistryApi } from '../registry/api.js'
-import type { ArtifactKind } from '../registry/media-types.js'
+import type { ArtifactKind, Platform } from '../registry/media-types.js'
 
 /** One image to copy, as the planner resolved it. */
 export interface ItemPlan {
@@ -64,6 +65,10 @@ export interface TaskSpec {
   dryRun: boolean
   concurrency: number
   types?: ArtifactKind[]
+  /** copy referrers (signatures, SBOMs) with each image; default true */
+  referrers?: boolean
+  /** copy only these platforms of multi-platform images */
+  platforms?: Platform[]
   shard?: string
   /** resolves the items; an error here fails the whole task with its code */
   plan: () => Promise<Plan>
@@ -185,6 +190,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
   }
 
   const limit = pLimit(Math.max(1, spec.concurrency))
+  const referrers = new ReferrerFinder()
   const blobs = new BlobCopier(
     pLimit(Math.max(1, spec.concurrency)),
     spec.blobLocations ?? new MemoryBlobLocations(),
@@ -228,8 +234,10 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
           override: spec.override,
           dryRun: spec.dryRun,
           types: spec.types,
+          referrers: spec.referrers ?? true,
+          platforms: spec.platforms,
         },
-        { blobs },
+        { blobs, referrers },
       )
       return {
         ...base,
@@ -238,6 +246,8 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
         ...(out.kind !== undefined && { kind: out.kind }),
         status: out.status,
         ...(out.reason !== undefined && { reason: out.reason }),
+        ...(out.sourceDigest !== undefined && { sourceDigest: out.sourceDigest }),
+        ...(out.referrers > 0 && { referrers: out.referrers }),
         bytes: out.blobs.bytes,
         blobs: { copied: out.blobs.copied, mounted: out.blobs.mounted, skipped: out.blobs.skipped },
         durationMs: Date.now() - t0,

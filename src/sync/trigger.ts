@@ -1,3 +1,4 @@
+import { parsePlatform } from '../copy/platforms.js'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
 import type { RecordWriter } from '../records/store.js'
 import type { TriggerType } from '../records/types.js'
@@ -76,6 +77,8 @@ export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
         dryRun: opts.dryRun,
         concurrency: opts.concurrency,
         types: typesFilter(rule),
+        referrers: rule.referrers,
+        platforms: rule.platforms?.map(parsePlatform),
         ...(opts.shard && { shard: `${opts.shard.index}/${opts.shard.count}` }),
         plan: () =>
           planRule(rule, opts.config, opts.ruleFile, pool, {

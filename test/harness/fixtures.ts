@@ -523,3 +523,15 @@ export async function pushChart(
   const { desc } = await new FixturePusher(base, auth).chart(repo, version)
   return desc.digest
 }
+
+/** An SBOM-like artifact whose subject is `subject`, pushed by digest (untagged), as `oras attach` does. */
+export async function pushReferrer(
+  base: string,
+  repo: string,
+  subject: { mediaType: string; digest: string; size: number },
+  name: string,
+  auth?: BasicAuth,
+): Promise<{ mediaType: string; digest: string; size: number; artifactType: string }> {
+  const { desc } = await new FixturePusher(base, auth).artifact(repo, undefined, spdxDocument(name), subject)
+  return { ...desc, artifactType: MEDIA_TYPES.spdx }
+}

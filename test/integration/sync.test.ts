@@ -126,6 +126,7 @@ describe('sync repo', () => {
         `${target.host}/oci-image`,
         '--include',
         '^v[12]$',
+        '--no-referrers',
       ])
       expect(res.code).toBe(0)
       const v1 = fixtures.find((f) => f.repo === 'oci-image' && f.tag === 'v1')!

@@ -3,6 +3,7 @@ import pLimit from 'p-limit'
 import { describe, expect, it } from 'vitest'
 import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyOutcome, type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
+import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { ImgsyncError } from '../../src/errors.js'
 import { MemoryRegistry, MT, type SeededImage } from '../support/memory-registry.js'
 
@@ -27,7 +28,8 @@ function setup() {
     dryRun: false,
     ...over,
   })
-  const copy = (over: Partial<CopyRequest> = {}, copier = blobs) => copyImage(req(over), { blobs: copier })
+  const copy = (over: Partial<CopyRequest> = {}, copier = blobs) =>
+    copyImage(req(over), { blobs: copier, referrers: new ReferrerFinder() })
   return { src, dst, blobs, req, copy }
 }
 
@@ -177,7 +179,7 @@ describe('copyImage: images', () => {
         override: false,
         dryRun: false,
       },
-      { blobs: newCopier() },
+      { blobs: newCopier(), referrers: new ReferrerFinder() },
     )
     expect(out.status).toBe('synced')
     expect(out.blobs).toMatchObject({ copied: 0, mounted: 3, bytes: 0 })

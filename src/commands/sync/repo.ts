@@ -1,10 +1,18 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
-import { envCredentials, runTaskForCommand, type TaskJson, taskFlags } from '../../command-support.js'
+import {
+  adhocEndpoint,
+  contentFlags,
+  endpointFlags,
+  runTaskForCommand,
+  type TaskJson,
+  taskFlags,
+} from '../../command-support.js'
+import { parsePlatform } from '../../copy/platforms.js'
 import { parseRepositoryReference } from '../../registry/reference.js'
-import { selectTags } from '../../rules/match.js'
 import { compileRegex, planRepo } from '../../sync/plan-adhoc.js'
 import { RegistryPool } from '../../sync/registries.js'
+import { selectSyncTags } from '../../sync/select-tags.js'
 
 export default class SyncRepo extends BaseCommand {
   static summary = 'Copy every tag of a repository (or those the filters select) to another registry.'
@@ -12,7 +20,8 @@ export default class SyncRepo extends BaseCommand {
   static description =
     `Lists the tags of SRC_REPO, keeps those that pass --include / --exclude / --latest, and copies each to DST_REPO under the same tag, digest-preserving.
 Repository paths of any depth are kept as given. Tags already up to date are skipped with two small requests each, so a re-run is cheap.
-Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD.`
+Credentials: --src-creds-file / --dst-creds-file (user:password or JSON), else IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD, else the docker config (--authfile, $DOCKER_CONFIG or ~/.docker/config.json, with credential helpers), else anonymous. Secrets never go on the command line.
+TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain HTTP unless they speak TLS.`
 
   static examples = [
     {
@@ -43,6 +52,8 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
       helpValue: 'N',
     }),
     ...taskFlags,
+    ...contentFlags,
+    ...endpointFlags,
   }
 
   async run(): Promise<TaskJson> {
@@ -53,8 +64,8 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
     compileRegex(flags.exclude, '--exclude')
     const filter = { include: flags.include, exclude: flags.exclude, latest: flags.latest }
     const pool = new RegistryPool()
-    const srcApi = pool.get({ host: src.registry, credentials: envCredentials('SRC') })
-    const dstApi = pool.get({ host: dst.registry, credentials: envCredentials('DST') })
+    const srcApi = pool.get(adhocEndpoint('src', src.registry, flags))
+    const dstApi = pool.get(adhocEndpoint('dst', dst.registry, flags))
     return runTaskForCommand(
       {
         trigger: 'manual',
@@ -63,7 +74,9 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
         override: flags.override,
         dryRun: flags['dry-run'],
         concurrency: flags.concurrency,
-        plan: () => planRepo(src, dst, srcApi, dstApi, (tags) => selectTags(filter, tags)),
+        referrers: flags.referrers,
+        platforms: flags.platform?.map(parsePlatform),
+        plan: () => planRepo(src, dst, srcApi, dstApi, (tags) => selectSyncTags(filter, tags)),
       },
       { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },
     )

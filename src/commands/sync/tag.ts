@@ -1,6 +1,14 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
-import { envCredentials, runTaskForCommand, type TaskJson, taskFlags } from '../../command-support.js'
+import {
+  adhocEndpoint,
+  contentFlags,
+  endpointFlags,
+  runTaskForCommand,
+  type TaskJson,
+  taskFlags,
+} from '../../command-support.js'
+import { parsePlatform } from '../../copy/platforms.js'
 import { parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
 import { RegistryPool } from '../../sync/registries.js'
 
@@ -11,7 +19,8 @@ export default class SyncTag extends BaseCommand {
     `Copies the image SRC names, with every platform, layer and manifest byte for byte, so digests stay the same.
 DST is a repository, optionally with a tag (default: the source tag). With --tags, SRC is a repository and each listed tag is copied in one task.
 A target tag that already has the source digest is skipped without moving any blob. One with a different digest fails with IMAGE_EXISTS unless --override is given.
-Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD. Loopback hosts use plain HTTP; every other host uses TLS.`
+Credentials: --src-creds-file / --dst-creds-file (user:password or JSON), else IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD, else the docker config (--authfile, $DOCKER_CONFIG or ~/.docker/config.json, with credential helpers), else anonymous. Secrets never go on the command line.
+TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain HTTP unless they speak TLS.`
 
   static examples = [
     {
@@ -48,6 +57,8 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
       helpValue: 'a,b,c',
     }),
     ...taskFlags,
+    ...contentFlags,
+    ...endpointFlags,
   }
 
   async run(): Promise<TaskJson> {
@@ -61,8 +72,8 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
         .filter(Boolean),
     })
     const pool = new RegistryPool()
-    const srcApi = pool.get({ host: parsed.src.registry, credentials: envCredentials('SRC') })
-    const dstApi = pool.get({ host: parsed.dst.registry, credentials: envCredentials('DST') })
+    const srcApi = pool.get(adhocEndpoint('src', parsed.src.registry, flags))
+    const dstApi = pool.get(adhocEndpoint('dst', parsed.dst.registry, flags))
     return runTaskForCommand(
       {
         trigger: 'manual',
@@ -71,6 +82,8 @@ Credentials come from IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DS
         override: flags.override,
         dryRun: flags['dry-run'],
         concurrency: flags.concurrency,
+        referrers: flags.referrers,
+        platforms: flags.platform?.map(parsePlatform),
         plan: async () => planTags(parsed, srcApi, dstApi),
       },
       { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },

@@ -1,0 +1,124 @@
+import type { Manifest, RegistryApi } from '../registry/api.js'
+import { type Descriptor, isIndexType, MediaTypes, parseManifest } from '../registry/media-types.js'
+
+// Finding referrers (signatures, SBOMs, attestations) of a manifest, and keeping the target's
+// tag-schema fallback index complete when the target has no referrers API.
+
+const COSIGN_SUFFIXES = ['sig', 'att', 'sbom'] as const
+const REFERRER_TAG = /^(sha256|sha512)-[a-f0-9]{64,128}(\.(sig|att|sbom))?$/
+
+/** `sha256:abc…` → `sha256-abc…`, the OCI referrers tag schema. */
+export function fallbackTag(digest: string): string {
+  const [alg, hex] = digest.split(':')
+  return `${alg!.slice(0, 32)}-${hex!.slice(0, 64)}`
+}
+
+/** Tags that exist only to attach things to another manifest: copied with their subject. */
+export function isReferrerTag(tag: string): boolean {
+  return REFERRER_TAG.test(tag)
+}
+
+export interface FoundReferrers {
+  /** referrer manifests (descriptors as the source lists them) */
+  manifests: Descriptor[]
+  /** the source's fallback index, when that is where they were found (copied as is if possible) */
+  fallbackIndex?: Manifest
+  /** cosign's legacy tags for the subject: sha256-<hex>.sig / .att / .sbom */
+  cosignTags: string[]
+}
+
+/**
+ * Per-task discovery with caches: whether a registry has the referrers API (a 404 means it does
+ * not, per the distribution spec, so later lookups go straight to tags), and each repository's
+ * tag list, so a no-op re-sync costs no extra request per image.
+ */
+export class ReferrerFinder {
+  private readonly noApi = new Set<string>()
+  private readonly tagLists = new Map<string, Promise<Set<string>>>()
+
+  tags(api: RegistryApi, repo: string): Promise<Set<string>> {
+    const key = `${api.name}\n${repo}`
+    let tags = this.tagLists.get(key)
+    if (!tags) {
+      tags = api.listTags(repo).then((t) => new Set(t))
+      this.tagLists.set(key, tags)
+    }
+    return tags
+  }
+
+  /** Records a tag this task pushed, so later lookups in the same task see it. */
+  noteTag(api: RegistryApi, repo: string, tag: string): void {
+    this.tagLists.get(`${api.name}\n${repo}`)?.then((t) => t.add(tag))
+  }
+
+  async hasApi(api: RegistryApi, repo: string, digest: string): Promise<boolean> {
+    if (this.noApi.has(api.name)) return false
+    const found = await api.referrers(repo, digest)
+    if (found === undefined) this.noApi.add(api.name)
+    return found !== undefined
+  }
+
+  async find(api: RegistryApi, repo: string, digest: string): Promise<FoundReferrers> {
+    const out: FoundReferrers = { manifests: [], cosignTags: [] }
+    if (!this.noApi.has(api.name)) {
+      const listed = await api.referrers(repo, digest)
+      if (listed !== undefined) out.manifests = listed
+      else this.noApi.add(api.name)
+    }
+    const tags = await this.tags(api, repo)
+    const ft = fallbackTag(digest)
+    if (this.noApi.has(api.name) && tags.has(ft)) {
+      const index = await api.getManifest(repo, ft)
+      const parsed = parseManifest(index.bytes, index.mediaType)
+      if (isIndexType(parsed.mediaType)) {
+        out.manifests = parsed.manifests
+        out.fallbackIndex = index
+      }
+    }
+    for (const suffix of COSIGN_SUFFIXES)
+      if (tags.has(`${ft}.${suffix}`)) out.cosignTags.push(`${ft}.${suffix}`)
+    return out
+  }
+}
+
+/**
+ * Makes the target's fallback index for `subject` list `wanted`, keeping whatever it already lists.
+ * When the target has none, the source's index is pushed byte for byte (same digest). Returns
+ * whether anything was pushed.
+ */
+export async function updateFallbackIndex(
+  dst: RegistryApi,
+  repo: string,
+  subject: string,
+  wanted: Descriptor[],
+  sourceIndex: Manifest | undefined,
+): Promise<boolean> {
+  const tag = fallbackTag(subject)
+  const current = await dst.headManifest(repo, tag)
+  if (current && sourceIndex && current.digest === sourceIndex.digest) return false
+  if (!current && sourceIndex) {
+    const listed = new Set(
+      parseManifest(sourceIndex.bytes, sourceIndex.mediaType).manifests.map((d) => d.digest),
+    )
+    if (wanted.every((d) => listed.has(d.digest))) {
+      await dst.putManifest(repo, tag, sourceIndex.bytes, sourceIndex.mediaType)
+      return true
+    }
+  }
+  let doc: { schemaVersion: number; mediaType: string; manifests: Descriptor[] } = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociIndex,
+    manifests: [],
+  }
+  if (current) {
+    const existing = await dst.getManifest(repo, tag)
+    doc = JSON.parse(existing.bytes.toString('utf8'))
+    doc.manifests ??= []
+  }
+  const have = new Set(doc.manifests.map((d) => d.digest))
+  const missing = wanted.filter((d) => !have.has(d.digest))
+  if (missing.length === 0) return false
+  doc.manifests.push(...missing)
+  await dst.putManifest(repo, tag, Buffer.from(JSON.stringify(doc)), MediaTypes.ociIndex)
+  return true
+}
