@@ -1,5 +1,5 @@
 import { Command, Flags, type Interfaces } from '@oclif/core'
-import { ImgsyncError, isImgsyncError } from './errors.js'
+import { ExitCodes, ImgsyncError, isImgsyncError } from './errors.js'
 import { type LogLevel, redact, setLogLevel } from './log.js'
 import { closeAllAgents } from './registry/transport.js'
 
@@ -55,6 +55,9 @@ export abstract class BaseCommand extends Command {
 
   protected override async finally(err: Error | undefined): Promise<void> {
     await closeAllAgents()
+    // after a signal, work cut off at the end of the grace period (a retry waiting out a
+    // Retry-After, a transfer being torn down) must not keep the process alive
+    if (process.exitCode === ExitCodes.interrupted) setTimeout(() => process.exit(), 200).unref()
     return super.finally(err)
   }
 }

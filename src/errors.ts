@@ -20,6 +20,7 @@ export const ErrorCodes = [
   'CATALOG_UNAVAILABLE',
   'REGISTRY_ERROR',
   'LOCKED',
+  'PRUNE_LIMIT',
   'INTERRUPTED',
   /** a bug in imgsync: please report it */
   'INTERNAL',

@@ -1,5 +1,5 @@
 import type { LimitFunction } from 'p-limit'
-import { toImgsyncError } from '../errors.js'
+import { isImgsyncError, toImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import type { Descriptor } from '../registry/media-types.js'
 import { VerifyStream } from './verify-stream.js'
@@ -142,7 +142,8 @@ export class BlobCopier {
         try {
           await dst.putBlob(dstRepo, desc, verify, attempt === 1 ? session : undefined)
         } catch (err) {
-          throw verifyError ?? err
+          // the source's own failure (coded) explains it; a raw error is just the upload being torn down
+          throw isImgsyncError(verifyError) ? verifyError : err
         }
         if (verifyError) throw verifyError
         stats.copied++

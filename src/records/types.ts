@@ -28,6 +28,8 @@ export interface TaskRecord {
   synced: number
   skipped: number
   failed: number
+  /** target tags deleted by prune */
+  deleted?: number
   /** synced+skipped over items that ran, 0..1 (1 when there were none) */
   successRate: number
   bytes: number

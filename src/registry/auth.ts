@@ -20,6 +20,8 @@ export function staticCredentials(creds: Credentials | undefined): CredentialSou
 interface CachedToken {
   token: string
   expiresAt: number
+  /** lifetime in ms, to size the early-refresh margin */
+  lifeMs: number
 }
 
 /** Fetches a token from `realm`; a seam so transport owns the HTTP and this owns the protocol. */
@@ -29,7 +31,17 @@ export type TokenFetch = (
 ) => Promise<{ status: number; json: () => Promise<unknown> }>
 
 const EARLY_REFRESH_MS = 10_000
+/** a streamed upload cannot be replayed after a 401: it gets a token with this much life left */
+const STREAM_REFRESH_MS = 30_000
 const DEFAULT_TOKEN_LIFE_S = 60
+
+/** Whether a cached token still has enough life for a request; short-lived tokens scale the margin down. */
+function fresh(t: CachedToken, forStream: boolean, now = Date.now()): boolean {
+  const margin = forStream
+    ? Math.min(STREAM_REFRESH_MS, t.lifeMs / 2)
+    : Math.min(EARLY_REFRESH_MS, t.lifeMs / 4)
+  return t.expiresAt - margin > now
+}
 
 /**
  * Authorization state for one registry host: which scheme it asked for, and bearer tokens cached
@@ -84,8 +96,11 @@ export class HostAuth {
     }
   }
 
-  /** The Authorization header for a request needing `scopes`, or undefined for anonymous access. */
-  async header(scopes: string[]): Promise<string | undefined> {
+  /**
+   * The Authorization header for a request needing `scopes`, or undefined for anonymous access.
+   * `forStream`: the request body cannot be replayed, so the token must not expire on the way.
+   */
+  async header(scopes: string[], opts: { forStream?: boolean } = {}): Promise<string | undefined> {
     if (this.scheme === 'basic') {
       const c = await this.credentials()
       if (!c?.username) return undefined
@@ -94,15 +109,15 @@ export class HostAuth {
     if (this.scheme !== 'bearer') return undefined
     const key = scopeKey(scopes)
     const cached = this.tokens.get(key)
-    if (cached && cached.expiresAt - EARLY_REFRESH_MS > Date.now()) return `Bearer ${cached.token}`
+    if (cached && fresh(cached, opts.forStream === true)) return `Bearer ${cached.token}`
     let pending = this.inflight.get(key)
     if (!pending) {
       pending = this.requestToken(scopes).finally(() => this.inflight.delete(key))
       this.inflight.set(key, pending)
     }
-    const fresh = await pending
-    this.tokens.set(key, fresh)
-    return `Bearer ${fresh.token}`
+    const token = await pending
+    this.tokens.set(key, token)
+    return `Bearer ${token.token}`
   }
 
   /** Drops a cached token after the registry rejected it (expired or too narrow). */
@@ -120,7 +135,7 @@ export class HostAuth {
     if (this.service) url.searchParams.set('service', this.service)
     let res: Awaited<ReturnType<TokenFetch>>
     if (c?.identityToken) {
-      res = await this.oauthPost(url, scopes, c.identityToken)
+      res = await this.oauthPost(url, scopes, c.identityToken, c.username)
     } else {
       for (const s of scopes) url.searchParams.append('scope', s)
       const headers: Record<string, string> = {}
@@ -129,13 +144,19 @@ export class HostAuth {
       }
       res = await this.fetchToken(url.toString(), { method: 'GET', headers })
     }
-    if (res.status === 401 || res.status === 403) {
+    if (res.status === 401 || res.status === 403 || (res.status === 400 && c?.identityToken)) {
       throw new ImgsyncError(
         'AUTH_FAILED',
-        `${this.host}: the token service rejected ${c ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`,
+        `${this.host}: the token service rejected ${c ? (c.identityToken ? 'the identity token' : 'the credentials') : 'anonymous access'} (HTTP ${res.status})`,
         {
           status: res.status,
-          suggestions: [c ? 'check the username and password' : 'configure credentials'],
+          suggestions: [
+            c
+              ? c.identityToken
+                ? 'the identity token may have expired: log in again (docker login)'
+                : 'check the username and password'
+              : 'configure credentials (rule file, docker login, or IMGSYNC_SRC_/IMGSYNC_DST_ variables)',
+          ],
         },
       )
     }
@@ -145,18 +166,29 @@ export class HostAuth {
         temporary: res.status >= 500,
       })
     }
-    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number }
+    const body = (await res.json()) as {
+      token?: string
+      access_token?: string
+      refresh_token?: string
+      expires_in?: number
+    }
     const token = body.token ?? body.access_token
+    registerSecret(body.token)
+    registerSecret(body.access_token)
+    registerSecret(body.refresh_token)
     if (!token) throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service sent no token`)
-    registerSecret(token)
     const life =
       typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFE_S
     log.debug(`token for ${this.host} [${scopes.join(' ')}] valid ${life}s`)
-    return { token, expiresAt: Date.now() + life * 1000 }
+    // counted from receipt: the registry's clock may differ from ours, so issued_at is not trusted
+    return { token, expiresAt: Date.now() + life * 1000, lifeMs: life * 1000 }
   }
 
-  /** OAuth2 refresh-token grant; registries without it answer 404/405 and get the GET form. */
-  private async oauthPost(url: URL, scopes: string[], refreshToken: string) {
+  /**
+   * OAuth2 refresh-token grant (one space-separated `scope`); token services without OAuth2 answer
+   * 404/405 and get the GET form with the identity token as the Basic password.
+   */
+  private async oauthPost(url: URL, scopes: string[], refreshToken: string, username?: string) {
     const form = new URLSearchParams({
       grant_type: 'refresh_token',
       refresh_token: refreshToken,
@@ -170,10 +202,13 @@ export class HostAuth {
       body: form.toString(),
     })
     if (res.status !== 404 && res.status !== 405) return res
+    log.debug(`${this.host}: the token service has no OAuth2 endpoint (HTTP ${res.status}); using GET`)
     for (const s of scopes) url.searchParams.append('scope', s)
     return this.fetchToken(url.toString(), {
       method: 'GET',
-      headers: { authorization: `Bearer ${refreshToken}` },
+      headers: {
+        authorization: `Basic ${Buffer.from(`${username || '<token>'}:${refreshToken}`).toString('base64')}`,
+      },
     })
   }
 }

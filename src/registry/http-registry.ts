@@ -15,6 +15,8 @@ import {
 /** Manifests above this are refused rather than buffered (distribution's own limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 const TAGS_PAGE = 1000
+/** reads of a manifest body that broke off mid-way (the request itself has its own retries) */
+const MANIFEST_BODY_ATTEMPTS = 3
 
 function nextLink(res: RegistryResponse): string | undefined {
   const link = responseHeader(res.headers, 'link')
@@ -55,22 +57,33 @@ export class HttpRegistry implements RegistryApi {
   }
 
   async getManifest(repo: string, reference: string): Promise<Manifest> {
-    const res = await this.transport.send({
-      method: 'GET',
-      path: `/v2/${repo}/manifests/${reference}`,
-      headers: { accept: MANIFEST_ACCEPT },
-      scopes: [pullScope(repo)],
-      what: `manifest ${repo}:${reference}`,
-    })
-    const declared = Number(responseHeader(res.headers, 'content-length') ?? 0)
-    if (declared > MAX_MANIFEST_BYTES) {
-      res.body.destroy()
-      throw new ImgsyncError(
-        'UNSUPPORTED_MEDIA_TYPE',
-        `${this.name}: manifest ${repo}:${reference} is larger than 8 MiB`,
-      )
+    let bytes: Buffer
+    let res: RegistryResponse
+    for (let attempt = 1; ; attempt++) {
+      res = await this.transport.send({
+        method: 'GET',
+        path: `/v2/${repo}/manifests/${reference}`,
+        headers: { accept: MANIFEST_ACCEPT },
+        scopes: [pullScope(repo)],
+        what: `manifest ${repo}:${reference}`,
+      })
+      const declared = Number(responseHeader(res.headers, 'content-length') ?? 0)
+      if (declared > MAX_MANIFEST_BYTES) {
+        res.body.destroy()
+        throw new ImgsyncError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `${this.name}: manifest ${repo}:${reference} is larger than 8 MiB`,
+        )
+      }
+      try {
+        bytes = Buffer.from(await res.body.arrayBuffer())
+        break
+      } catch (err) {
+        // the body broke off (reset, truncated, idle): the GET is idempotent, so ask again
+        const e = errorForNetwork(err, this.transport.host, `manifest ${repo}:${reference}`)
+        if (!e.temporary || attempt >= MANIFEST_BODY_ATTEMPTS) throw e
+      }
     }
-    const bytes = Buffer.from(await res.body.arrayBuffer())
     const mediaType = (responseHeader(res.headers, 'content-type') ?? '').split(';')[0]!.trim()
     const digest = reference.includes(':') ? reference : sha256Digest(bytes)
     if (reference.includes(':') && !digestMatches(bytes, reference)) {

@@ -68,10 +68,31 @@ const TLS_ERROR =
 
 const agents = new Map<string, Agent>()
 
+/** A PEM file named by the TLS settings; unreadable means a clear TLS error, not a stack trace. */
+function readPem(file: string, what: string, host: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new ImgsyncError(
+      'TLS',
+      `${host}: cannot read the ${what} file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { suggestions: [`check tls.${what === 'CA' ? 'ca' : what} in the rule file, or --src-ca / --dst-ca`] },
+    )
+  }
+}
+
 /** One keep-alive pool per TLS setting, shared by every host that uses it. */
 function agentFor(opts: TransportOptions): Agent {
   const tls = opts.tls ?? {}
-  const key = JSON.stringify([tls.ca, tls.insecure, tls.cert, tls.key, opts.connections, opts.headersTimeout])
+  const key = JSON.stringify([
+    tls.ca,
+    tls.insecure,
+    tls.cert,
+    tls.key,
+    opts.connections,
+    opts.headersTimeout,
+    opts.bodyTimeout,
+  ])
   let agent = agents.get(key)
   if (!agent) {
     agent = new Agent({
@@ -82,9 +103,9 @@ function agentFor(opts: TransportOptions): Agent {
       connect: {
         timeout: 10_000,
         rejectUnauthorized: !tls.insecure,
-        ca: tls.ca ? readFileSync(tls.ca) : undefined,
-        cert: tls.cert ? readFileSync(tls.cert) : undefined,
-        key: tls.key ? readFileSync(tls.key) : undefined,
+        ca: tls.ca ? readPem(tls.ca, 'CA', opts.host) : undefined,
+        cert: tls.cert ? readPem(tls.cert, 'cert', opts.host) : undefined,
+        key: tls.key ? readPem(tls.key, 'key', opts.host) : undefined,
       },
     })
     agents.set(key, agent)
@@ -131,6 +152,7 @@ export function errorForStatus(
   body: { code?: string; message?: string },
   host: string,
   what: string,
+  method?: string,
 ): ImgsyncError {
   const detail = body.message ? `: ${[body.code, body.message].filter(Boolean).join(' ')}` : ''
   const opts = { status, registryCode: body.code, temporary: TEMPORARY_STATUS.has(status) }
@@ -146,6 +168,16 @@ export function errorForStatus(
       ...opts,
       suggestions: ['the account needs pull on the source and push on the target'],
     })
+  }
+  if (status === 404 && (method === 'POST' || method === 'PUT' || method === 'PATCH')) {
+    if (body.code === 'NAME_UNKNOWN' || body.code === 'NOT_FOUND' || body.code === undefined) {
+      // ECR, Artifact Registry, Harbor projects, SWR organisations: no create-on-push
+      return new ImgsyncError(
+        'NOT_FOUND',
+        `${base}: the target repository does not exist and this registry does not create it on push${detail}`,
+        { ...opts, suggestions: ['create the repository (or its project/namespace) on the target first'] },
+      )
+    }
   }
   if (status === 404) {
     const msg =
@@ -193,8 +225,14 @@ export function errorForNetwork(err: unknown, host: string, what: string): Imgsy
   ) {
     return new ImgsyncError('TIMEOUT', `${host}: ${what}: no answer in time (${code})`, {
       temporary: true,
-      suggestions: ['check the network, or raise --timeout'],
+      suggestions: [
+        'check the network, or raise IMGSYNC_TIMEOUT (seconds; default 30 for an answer, 60 for an idle body)',
+      ],
     })
+  }
+  if (code === 'UND_ERR_DESTROYED') {
+    // imgsync closed its own connections (stopping after a signal): retrying cannot help
+    return new ImgsyncError('NETWORK', `${host}: ${what}: connection closed (imgsync is stopping)`)
   }
   const unreachable =
     code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN'
@@ -224,7 +262,10 @@ export function errorForNetwork(err: unknown, host: string, what: string): Imgsy
  */
 export class RegistryTransport {
   readonly host: string
-  readonly origin: string
+  private _origin: string
+  /** a loopback host defaulted to plain HTTP, so it may turn out to speak TLS (see doPing) */
+  private mayUpgrade: boolean
+  private readonly insecure: boolean
   private readonly agent: Agent
   private readonly auth: HostAuth
   private ping: Promise<void> | undefined
@@ -236,12 +277,25 @@ export class RegistryTransport {
   constructor(opts: TransportOptions) {
     this.host = opts.host
     const plain = opts.tls?.plainHttp ?? (isLoopbackHost(opts.host) && !opts.tls?.ca && !opts.tls?.insecure)
-    this.origin = `${plain ? 'http' : 'https'}://${opts.host}`
-    if (opts.tls?.insecure && !plain) warnOnce(`TLS verification is off for ${opts.host} (tls.insecure)`)
+    this._origin = `${plain ? 'http' : 'https'}://${opts.host}`
+    this.mayUpgrade = plain && opts.tls?.plainHttp === undefined
+    this.insecure = opts.tls?.insecure === true
+    if (this.insecure && !plain) this.warnInsecure()
     this.agent = agentFor(opts)
     this.retries = opts.retries ?? 3
     this.backoffMs = opts.backoffMs ?? 200
     this.auth = new HostAuth(opts.host, opts.credentials, (url, init) => this.tokenFetch(url, init))
+  }
+
+  /** `http://host` or `https://host`: where the API is served. */
+  get origin(): string {
+    return this._origin
+  }
+
+  private warnInsecure(): void {
+    warnOnce(
+      `TLS certificate verification is OFF for ${this.host} (insecure): anyone on the path can read the credentials and alter images; give the CA file instead (tls.ca / --src-ca / --dst-ca)`,
+    )
   }
 
   /** Sends a request; 2xx and `allow`ed statuses come back, anything else throws an ImgsyncError. */
@@ -264,13 +318,37 @@ export class RegistryTransport {
       }
       if (res.status < 300 || req.allow?.includes(res.status)) return res
       const text = await readText(res)
-      if (res.status === 401 && this.auth.isBearer && replayable && !reauthed) {
-        // an expired token or one for too few scopes: fetch a fresh one, once
-        reauthed = true
-        this.auth.invalidate(req.scopes)
-        continue
+      if (res.status === 401 && this.auth.isBearer) {
+        const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
+        const insufficientScope = challenge?.params.error === 'insufficient_scope'
+        if (!reauthed) {
+          // an expired token or one for too few scopes: fetch a fresh one, once
+          reauthed = true
+          this.auth.invalidate(req.scopes)
+          if (replayable) continue
+          if (!insufficientScope) {
+            // a streamed body is gone: the caller restarts the whole upload with a fresh token
+            throw new ImgsyncError(
+              'AUTH_FAILED',
+              `${this.host}: ${req.what}: the token expired during the request`,
+              { status: 401, temporary: true },
+            )
+          }
+        }
+        if (insufficientScope) {
+          // the token service authenticated us but granted less than we asked for
+          throw new ImgsyncError(
+            'DENIED',
+            `${this.host}: ${req.what}: permission denied (the token lacks ${req.scopes.join(' ')})`,
+            {
+              status: 401,
+              registryCode: 'DENIED',
+              suggestions: ['the account needs pull on the source and push on the target repository'],
+            },
+          )
+        }
       }
-      const err = errorForStatus(res.status, parseErrorBody(text), this.host, req.what)
+      const err = errorForStatus(res.status, parseErrorBody(text), this.host, req.what, req.method)
       if (res.status === 429) this.stats.rateLimited++
       if (err.temporary && replayable && attempt < this.retries) {
         await this.backoff(attempt++, retryAfterMs(header(res.headers, 'retry-after')), err.message)
@@ -283,7 +361,8 @@ export class RegistryTransport {
   /** One HTTP exchange, following redirects by hand. */
   private async once(req: RegistryRequest): Promise<RegistryResponse> {
     let url = req.path.startsWith('http') ? req.path : this.origin + req.path
-    const authorization = await this.auth.header(req.scopes)
+    const forStream = typeof req.body === 'object' && req.body !== null && 'pipe' in req.body
+    const authorization = await this.auth.header(req.scopes, { forStream })
     for (let hop = 0; ; hop++) {
       const sameHost = new URL(url).origin === this.origin
       const headers: Record<string, string> = { 'user-agent': 'imgsync', ...req.headers }
@@ -329,7 +408,16 @@ export class RegistryTransport {
           dispatcher: this.agent,
         })
         this.stats.requests++
-        await res.body.dump()
+        if (res.statusCode === 400 && this.mayUpgrade) {
+          // a loopback registry that speaks TLS answers plain HTTP with "...HTTP request to an HTTPS server"
+          const text = await res.body.text().catch(() => '')
+          this.mayUpgrade = false
+          if (/https/i.test(text)) {
+            this._origin = `https://${this.host}`
+            log.debug(`${this.host} speaks TLS; switching to https`)
+            continue
+          }
+        } else await res.body.dump()
         if (res.statusCode === 200) return this.auth.learn(undefined)
         if (res.statusCode === 401) {
           const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))

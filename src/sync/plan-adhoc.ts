@@ -1,6 +1,9 @@
 import { ImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
-import { isValidTag, parseReference, type Reference } from '../registry/reference.js'
+import { OCI_PREFIX, parseLocation } from '../registry/location.js'
+import { isValidTag, type Reference } from '../registry/reference.js'
+import type { TagFilter } from '../rules/schema.js'
+import type { PruneScope } from './prune.js'
 import type { Exclusion, ItemPlan, Plan } from './run-task.js'
 
 /** Compiles a user regex, naming the flag when it is invalid. */
@@ -17,7 +20,30 @@ export function compileRegex(source: string | undefined, what: string): RegExp |
 }
 
 function display(registry: string, repo: string, tagOrDigest: string): string {
-  return `${registry}/${repo}${tagOrDigest.includes(':') ? '@' : ':'}${tagOrDigest}`
+  const where = repo === '' ? registry : `${registry}/${repo}`
+  return `${where}${tagOrDigest.includes(':') ? '@' : ':'}${tagOrDigest}`
+}
+
+/**
+ * A registry reference, or an OCI layout (`oci:PATH[:TAG|@DIGEST]`) as a reference whose registry
+ * is `oci:PATH` and whose repository is empty (one layout holds one repository).
+ */
+export function parseSyncLocation(text: string): Reference {
+  const loc = parseLocation(text)
+  if (loc.kind === 'registry') return loc.ref
+  return { registry: `${OCI_PREFIX}${loc.path}`, repository: '', tag: loc.tag, digest: loc.digest }
+}
+
+/** `sync repo` arguments name a repository or a whole layout, never a tag. */
+export function parseRepoLocation(text: string): Reference {
+  const ref = parseSyncLocation(text)
+  if (ref.tag !== undefined || ref.digest !== undefined) {
+    throw new ImgsyncError(
+      'INVALID_REFERENCE',
+      `"${text}" names a tag or digest; sync repo takes a repository or oci:DIR`,
+    )
+  }
+  return ref
 }
 
 export interface TagPlanInput {
@@ -28,8 +54,8 @@ export interface TagPlanInput {
 
 /** Parses `sync tag` arguments into source/target references and the tag list. */
 export function parseTagArgs(input: TagPlanInput): { src: Reference; dst: Reference; refs: string[] } {
-  const src = parseReference(input.source)
-  const dst = parseReference(input.target)
+  const src = parseSyncLocation(input.source)
+  const dst = parseSyncLocation(input.target)
   if (dst.digest) {
     throw new ImgsyncError(
       'INVALID_REFERENCE',
@@ -91,6 +117,7 @@ export async function planRepo(
   srcApi: RegistryApi,
   dstApi: RegistryApi,
   select: (tags: string[]) => { selected: string[]; excluded: { tag: string; reason: string }[] },
+  prune?: { filter?: TagFilter },
 ): Promise<Plan> {
   const tags = await srcApi.listTags(src.repository)
   const { selected, excluded } = select(tags)
@@ -110,5 +137,14 @@ export async function planRepo(
     tag: e.tag,
     reason: e.reason,
   }))
-  return { items, excluded: ex, repositories: 1 }
+  const scopes: PruneScope[] | undefined = prune && [
+    {
+      dst: dstApi,
+      dstRepo: dst.repository,
+      target: `${dst.registry}/${dst.repository}`,
+      sourceTags: tags,
+      filter: prune.filter,
+    },
+  ]
+  return { items, excluded: ex, repositories: 1, ...(scopes && { prune: scopes }) }
 }

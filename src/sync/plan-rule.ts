@@ -3,11 +3,14 @@ import pLimit from 'p-limit'
 import { parseDocument } from 'yaml'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
 import { registerSecret } from '../log.js'
+import type { RegistryApi } from '../registry/api.js'
 import { warnIfReadableByOthers } from '../registry/credentials.js'
+import { OCI_PREFIX } from '../registry/location.js'
 import type { ArtifactKind } from '../registry/media-types.js'
 import { resolveRuleFilePath } from '../rules/load.js'
 import { inShard, type Shard, selectRepositories, targetRepository } from '../rules/match.js'
 import { ARTIFACT_TYPES, type RegistryEntry, type Rule, type RuleFile } from '../rules/schema.js'
+import type { PruneScope } from './prune.js'
 import type { EndpointConfig, RegistryPool } from './registries.js'
 import type { Exclusion, ItemPlan, Plan, Unlisted } from './run-task.js'
 import { selectSyncTags } from './select-tags.js'
@@ -16,12 +19,10 @@ import { selectSyncTags } from './select-tags.js'
 export function endpointFor(config: RuleFile, name: string, ruleFile: string): EndpointConfig {
   const entry: RegistryEntry | undefined = config.registries[name]
   if (!entry) throw new ImgsyncError('CONFIG_INVALID', `${ruleFile}: unknown registry "${name}"`)
-  if (!entry.host) {
-    throw new ImgsyncError(
-      'CONFIG_INVALID',
-      `${ruleFile}: registry "${name}" is an oci-layout, which this command cannot use yet`,
-    )
-  }
+  const layout = entry['oci-layout']
+  // a layout registry is a directory of layouts, one per repository (air-gapped transfer)
+  if (layout) return { host: `${OCI_PREFIX}${resolveRuleFilePath(ruleFile, layout.path)}`, layout: 'multi' }
+  if (!entry.host) throw new ImgsyncError('CONFIG_INVALID', `${ruleFile}: registry "${name}" has no host`)
   const tls = entry.tls && {
     ...entry.tls,
     ca: entry.tls.ca && resolveRuleFilePath(ruleFile, entry.tls.ca),
@@ -78,6 +79,66 @@ async function ruleRepositories(rule: Rule, listCatalog: () => Promise<string[]>
   return selectRepositories(rule, await listCatalog())
 }
 
+interface RuleEndpoints {
+  srcCfg: EndpointConfig
+  dstCfg: EndpointConfig
+  src: RegistryApi
+  dst: RegistryApi
+}
+
+function ruleEndpoints(rule: Rule, config: RuleFile, ruleFile: string, pool: RegistryPool): RuleEndpoints {
+  const srcCfg = endpointFor(config, rule.source.registry, ruleFile)
+  const dstCfg = endpointFor(config, rule.target.registry, ruleFile)
+  return { srcCfg, dstCfg, src: pool.get(srcCfg), dst: pool.get(dstCfg) }
+}
+
+function ruleItem(e: RuleEndpoints, repo: string, dstRepo: string, tag: string): ItemPlan {
+  return {
+    src: e.src,
+    srcRepo: repo,
+    srcRef: tag,
+    dst: e.dst,
+    dstRepo,
+    dstTag: tag,
+    source: display(e.srcCfg.host, repo, tag),
+    target: display(e.dstCfg.host, dstRepo, tag),
+    tag,
+  }
+}
+
+/**
+ * The plan for one pushed tag (an `auto` rule's push event): one item when the repository and tag
+ * pass the rule's filters, else nothing, with the reason. `latest` does not apply to a single push.
+ */
+export function planPush(
+  rule: Rule,
+  config: RuleFile,
+  ruleFile: string,
+  pool: RegistryPool,
+  repo: string,
+  tag: string,
+): Plan {
+  const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
+  const display_ = display(endpoints.srcCfg.host, repo, tag)
+  const { latest: _ignored, ...filter } = rule.source.tags ?? {}
+  const inRule = selectRepositories(rule, [repo]).length === 1
+  const sel = inRule
+    ? selectSyncTags(filter, [tag])
+    : { selected: [], excluded: [{ tag, reason: 'repository' }] }
+  if (sel.selected.length === 0) {
+    return {
+      items: [],
+      excluded: [{ source: display_, tag, reason: sel.excluded[0]?.reason ?? 'filtered' }],
+      repositories: 0,
+    }
+  }
+  return {
+    items: [ruleItem(endpoints, repo, targetRepository(rule, repo), tag)],
+    excluded: [],
+    repositories: 1,
+  }
+}
+
 /**
  * Plans one rule: repositories (catalog or list) → shard → tags → filters → items. Listing one
  * repository's tags can fail alone (deleted, no permission): it becomes a failed item, the rest go on.
@@ -89,10 +150,8 @@ export async function planRule(
   pool: RegistryPool,
   opts: { shard?: Shard; concurrency: number },
 ): Promise<Plan> {
-  const srcCfg = endpointFor(config, rule.source.registry, ruleFile)
-  const dstCfg = endpointFor(config, rule.target.registry, ruleFile)
-  const src = pool.get(srcCfg)
-  const dst = pool.get(dstCfg)
+  const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
+  const { srcCfg, dstCfg, src, dst } = endpoints
   const repos = (await ruleRepositories(rule, () => src.listRepositories())).filter((r) =>
     inShard(r, opts.shard),
   )
@@ -100,6 +159,7 @@ export async function planRule(
   const items: ItemPlan[] = []
   const excluded: Exclusion[] = []
   const unlisted: Unlisted[] = []
+  const prune: PruneScope[] = []
   await Promise.all(
     repos.map((repo) =>
       limit(async () => {
@@ -117,19 +177,16 @@ export async function planRule(
           return
         }
         const sel = selectSyncTags(rule.source.tags, tags)
-        for (const tag of sel.selected) {
-          items.push({
-            src,
-            srcRepo: repo,
-            srcRef: tag,
+        if (rule.prune) {
+          prune.push({
             dst,
             dstRepo,
-            dstTag: tag,
-            source: display(srcCfg.host, repo, tag),
-            target: display(dstCfg.host, dstRepo, tag),
-            tag,
+            target: `${dstCfg.host}/${dstRepo}`,
+            sourceTags: tags,
+            filter: rule.source.tags,
           })
         }
+        for (const tag of sel.selected) items.push(ruleItem(endpoints, repo, dstRepo, tag))
         for (const ex of sel.excluded) {
           excluded.push({ source: display(srcCfg.host, repo, ex.tag), tag: ex.tag, reason: ex.reason })
         }
@@ -137,5 +194,5 @@ export async function planRule(
     ),
   )
   items.sort((a, b) => a.source.localeCompare(b.source))
-  return { items, excluded, unlisted, repositories: repos.length }
+  return { items, excluded, unlisted, repositories: repos.length, ...(rule.prune && { prune }) }
 }

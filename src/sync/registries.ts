@@ -3,13 +3,17 @@ import type { RegistryApi } from '../registry/api.js'
 import { type CredentialSource, type Credentials, staticCredentials } from '../registry/auth.js'
 import { chainCredentials, dockerConfigCredentials, dockerConfigPath } from '../registry/credentials.js'
 import { HttpRegistry } from '../registry/http-registry.js'
+import { OCI_PREFIX } from '../registry/location.js'
+import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js'
 import { apiHost } from '../registry/reference.js'
 import type { TlsOptions } from '../registry/transport.js'
 
 /** How to reach one registry: from a rule-file entry or from ad-hoc flags and environment. */
 export interface EndpointConfig {
-  /** registry name as written in references (docker.io, host:port) */
+  /** registry name as written in references (docker.io, host:port), or oci:PATH for a layout */
   host: string
+  /** for oci:PATH: one layout (ad-hoc), or a directory of layouts, one per repository (rule file) */
+  layout?: OciLayoutMode
   /** explicit credentials (rule file, environment, credentials file); they win over the docker config */
   credentials?: Credentials | CredentialSource
   /**
@@ -61,9 +65,13 @@ export function envLimits(env: NodeJS.ProcessEnv = process.env): { timeoutMs?: n
   if (retries) {
     const n = Number(retries)
     if (!Number.isInteger(n) || n < 0 || n > 20) {
-      throw new ImgsyncError('INVALID_ARGUMENT', `IMGSYNC_RETRIES="${retries}" is not a whole number from 0 to 20`, {
-        suggestions: ['set IMGSYNC_RETRIES to 0-20 (default 3), or unset it'],
-      })
+      throw new ImgsyncError(
+        'INVALID_ARGUMENT',
+        `IMGSYNC_RETRIES="${retries}" is not a whole number from 0 to 20`,
+        {
+          suggestions: ['set IMGSYNC_RETRIES to 0-20 (default 3), or unset it'],
+        },
+      )
     }
     out.retries = n
   }
@@ -76,6 +84,8 @@ export class RegistryPool {
   private readonly dockerConfigs = new Map<string, CredentialSource>()
 
   get(cfg: EndpointConfig): RegistryApi {
+    if (cfg.host.startsWith(OCI_PREFIX))
+      return this.layout(cfg.host.slice(OCI_PREFIX.length), cfg.layout ?? 'single')
     const configFile = cfg.dockerConfig === false ? undefined : (cfg.dockerConfig ?? dockerConfigPath())
     const key = JSON.stringify([cfg.host, cfg.tls, credentialsKey(cfg.credentials), configFile])
     let api = this.byKey.get(key)
@@ -99,6 +109,31 @@ export class RegistryPool {
       this.byKey.set(key, api)
     }
     return api
+  }
+
+  private layout(path: string, mode: OciLayoutMode): RegistryApi {
+    const key = `${OCI_PREFIX}${mode}:${path}`
+    let api = this.byKey.get(key)
+    if (!api) {
+      api = new OciLayoutRegistry(path, { mode })
+      this.byKey.set(key, api)
+    }
+    return api
+  }
+
+  /** Requests and 429s per registry since the pool was made (for serve's /metrics). */
+  stats(): { registry: string; requests: number; rateLimited: number }[] {
+    const out: { registry: string; requests: number; rateLimited: number }[] = []
+    for (const api of this.byKey.values()) {
+      if (api instanceof HttpRegistry) {
+        out.push({
+          registry: api.name,
+          requests: api.transport.stats.requests,
+          rateLimited: api.transport.stats.rateLimited,
+        })
+      }
+    }
+    return out
   }
 
   private dockerConfig(file: string, required: boolean): CredentialSource {

@@ -8,6 +8,7 @@ import type { RecordWriter } from '../records/store.js'
 import type { ItemRecord, TaskRecord, TaskStatus, TriggerType } from '../records/types.js'
 import type { RegistryApi } from '../registry/api.js'
 import type { ArtifactKind, Platform } from '../registry/media-types.js'
+import { findStaleTags, type PruneCandidate, type PruneScope, pruneLimitError } from './prune.js'
 
 /** One image to copy, as the planner resolved it. */
 export interface ItemPlan {
@@ -44,6 +45,8 @@ export interface Plan {
   items: ItemPlan[]
   excluded: Exclusion[]
   unlisted?: Unlisted[]
+  /** target repositories to prune after copying (opt-in) */
+  prune?: PruneScope[]
   repositories: number
 }
 
@@ -78,6 +81,8 @@ export interface TaskSpec {
   signal?: AbortSignal
   /** how long in-flight items may finish after an abort (default 3 s) */
   graceMs?: number
+  /** prune deletes at most this many tags per task, else fails with PRUNE_LIMIT (default 10) */
+  maxDelete?: number
   blobLocations?: BlobLocations
 }
 
@@ -272,6 +277,60 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     record(item)
   }
 
+  /** Deletes stale target tags (or shows them, in a dry run); an error fails the task. */
+  const prune = async (scopes: PruneScope[]): Promise<ImgsyncError | undefined> => {
+    let candidates: PruneCandidate[]
+    try {
+      candidates = await findStaleTags(scopes)
+    } catch (err) {
+      return toImgsyncError(err)
+    }
+    const doomed = candidates.filter((c) => !c.keep)
+    const max = spec.maxDelete ?? DEFAULT_MAX_DELETE
+    if (!spec.dryRun && doomed.length > max) return pruneLimitError(doomed.length, max)
+    for (const c of candidates) {
+      const t0 = Date.now()
+      const base = {
+        type: 'item' as const,
+        taskId: task.taskId,
+        ...(spec.rule !== undefined && { rule: spec.rule }),
+        trigger: spec.trigger,
+        source: '-',
+        target: `${c.scope.target}:${c.tag}`,
+        repository: c.scope.dstRepo,
+        tag: c.tag,
+        ...(c.digest !== undefined && { digest: c.digest }),
+        bytes: 0,
+        blobs: zeroBlobs(),
+        startedAt: new Date(t0).toISOString(),
+      }
+      if (c.keep || spec.dryRun) {
+        record({
+          ...base,
+          status: c.keep ? 'excluded' : 'planned',
+          reason: c.keep ?? 'would delete: not at the source',
+          durationMs: 0,
+        })
+        continue
+      }
+      try {
+        await c.scope.dst.deleteManifest(c.scope.dstRepo, c.digest!)
+        task.deleted = (task.deleted ?? 0) + 1
+        record({ ...base, status: 'deleted', reason: 'not at the source', durationMs: Date.now() - t0 })
+      } catch (raw) {
+        const err = toImgsyncError(raw)
+        record({
+          ...base,
+          status: 'failed',
+          code: err.code,
+          message: withHint(err),
+          durationMs: Date.now() - t0,
+        })
+      }
+    }
+    return undefined
+  }
+
   const all = Promise.all(plan.items.map((p) => limit(async () => recordPlanned(p, await runItem(p)))))
   await Promise.race([all, interruption(spec.signal, spec.graceMs ?? DEFAULT_GRACE_MS)])
   if (spec.signal?.aborted) {
@@ -287,11 +346,19 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
       })
     }
   }
+  if (plan.prune && plan.prune.length > 0 && !spec.signal?.aborted) {
+    const error = await prune(plan.prune)
+    if (error) {
+      done = true
+      return finish(error)
+    }
+  }
   done = true
   return finish()
 }
 
 const DEFAULT_GRACE_MS = 3000
+const DEFAULT_MAX_DELETE = 10
 
 /** Resolves `graceMs` after the signal aborts (never, without a signal). */
 function interruption(signal: AbortSignal | undefined, graceMs: number): Promise<void> {

@@ -7,7 +7,7 @@ import type { Rule, RuleFile } from '../rules/schema.js'
 import { withRuleLock } from './lock.js'
 import { planRule, typesFilter } from './plan-rule.js'
 import { RegistryPool } from './registries.js'
-import { runTask, type TaskListener, type TaskResult } from './run-task.js'
+import { type Plan, runTask, type TaskListener, type TaskResult } from './run-task.js'
 
 /** Picks rules by name (each must exist and be enabled) or every enabled rule. */
 export function selectRules(config: RuleFile, names: string[], all: boolean): Rule[] {
@@ -49,9 +49,12 @@ export interface TriggerOptions {
   lockDir: string
   /** how long to wait for a rule another run holds; 0 fails at once with LOCKED */
   waitMs: number
+  maxDelete?: number
   listener?: TaskListener
   signal?: AbortSignal
   pool?: RegistryPool
+  /** replaces the rule's own plan (serve uses it to sync just a pushed tag) */
+  plan?: (rule: Rule, pool: RegistryPool) => Promise<Plan>
 }
 
 export interface RuleRun {
@@ -81,11 +84,13 @@ export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
         platforms: rule.platforms?.map(parsePlatform),
         ...(opts.shard && { shard: `${opts.shard.index}/${opts.shard.count}` }),
         plan: () =>
+          opts.plan?.(rule, pool) ??
           planRule(rule, opts.config, opts.ruleFile, pool, {
             shard: opts.shard,
             concurrency: opts.concurrency,
           }),
         records: opts.records,
+        maxDelete: opts.maxDelete,
         listener: opts.listener,
         signal: opts.signal,
       })

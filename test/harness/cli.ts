@@ -77,6 +77,8 @@ export interface SkopeoOptions {
   /** 'user:pass' or { username, password }; without it skopeo runs with --no-creds. */
   creds?: string | { username: string; password: string }
   timeoutMs?: number
+  /** docker:// (default) or oci: (ref is then DIR:TAG) */
+  transport?: 'docker' | 'oci'
 }
 
 /** `skopeo inspect --raw` of a docker:// reference: the manifest bytes exactly as the registry serves them. */
@@ -88,7 +90,11 @@ export function skopeoInspectRaw(ref: string, opts: SkopeoOptions = {}): Promise
         ? ['--creds', `${opts.creds.username}:${opts.creds.password}`]
         : // Keep credentials from the developer's auth.json out of the check.
           ['--no-creds']
-  const args = ['inspect', '--raw', '--tls-verify=false', ...creds, `docker://${ref}`]
+  const target = opts.transport === 'oci' ? `oci:${ref}` : `docker://${ref}`
+  const args =
+    opts.transport === 'oci'
+      ? ['inspect', '--raw', target]
+      : ['inspect', '--raw', '--tls-verify=false', ...creds, target]
   return new Promise((resolve, reject) => {
     execFile(
       'skopeo',
@@ -98,7 +104,7 @@ export function skopeoInspectRaw(ref: string, opts: SkopeoOptions = {}): Promise
         if (err) {
           reject(
             new Error(
-              `skopeo inspect --raw docker://${ref} failed: ${stderr.toString('utf8').trim() || err.message}`,
+              `skopeo inspect --raw ${target} failed: ${stderr.toString('utf8').trim() || err.message}`,
             ),
           )
           return

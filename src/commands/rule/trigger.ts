@@ -61,6 +61,12 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
       default: 0,
       helpValue: 'SECONDS',
     }),
+    'max-delete': Flags.integer({
+      summary: 'For rules with prune: true, fail (PRUNE_LIMIT) instead of deleting more than N tags.',
+      default: 10,
+      min: 0,
+      helpValue: 'N',
+    }),
     'dry-run': taskFlags['dry-run'],
     concurrency: taskFlags.concurrency,
     records: taskFlags.records,
@@ -91,6 +97,7 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
           records,
           lockDir: process.env.IMGSYNC_LOCK_DIR ?? join(dirname(recordsPath), 'locks'),
           waitMs: flags.wait * 1000,
+          maxDelete: flags['max-delete'],
           listener: new ProgressView(!json && process.stderr.isTTY === true),
           signal: signals.signal,
         })

@@ -9,8 +9,7 @@ import {
   taskFlags,
 } from '../../command-support.js'
 import { parsePlatform } from '../../copy/platforms.js'
-import { parseRepositoryReference } from '../../registry/reference.js'
-import { compileRegex, planRepo } from '../../sync/plan-adhoc.js'
+import { compileRegex, parseRepoLocation, planRepo } from '../../sync/plan-adhoc.js'
 import { RegistryPool } from '../../sync/registries.js'
 import { selectSyncTags } from '../../sync/select-tags.js'
 
@@ -51,6 +50,15 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
       min: 1,
       helpValue: 'N',
     }),
+    prune: Flags.boolean({
+      summary: 'Delete target tags (within the filters) that the source no longer has. Try --dry-run first.',
+    }),
+    'max-delete': Flags.integer({
+      summary: 'With --prune: fail (PRUNE_LIMIT) instead of deleting more than N tags.',
+      default: 10,
+      min: 0,
+      helpValue: 'N',
+    }),
     ...taskFlags,
     ...contentFlags,
     ...endpointFlags,
@@ -58,8 +66,8 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
 
   async run(): Promise<TaskJson> {
     const { args, flags } = await this.parse(SyncRepo)
-    const src = parseRepositoryReference(args.src)
-    const dst = parseRepositoryReference(args.dst)
+    const src = parseRepoLocation(args.src)
+    const dst = parseRepoLocation(args.dst)
     compileRegex(flags.include, '--include')
     compileRegex(flags.exclude, '--exclude')
     const filter = { include: flags.include, exclude: flags.exclude, latest: flags.latest }
@@ -76,7 +84,16 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
         concurrency: flags.concurrency,
         referrers: flags.referrers,
         platforms: flags.platform?.map(parsePlatform),
-        plan: () => planRepo(src, dst, srcApi, dstApi, (tags) => selectSyncTags(filter, tags)),
+        plan: () =>
+          planRepo(
+            src,
+            dst,
+            srcApi,
+            dstApi,
+            (tags) => selectSyncTags(filter, tags),
+            flags.prune ? { filter } : undefined,
+          ),
+        maxDelete: flags['max-delete'],
       },
       { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },
     )

@@ -1,0 +1,113 @@
+import { once } from 'node:events'
+import { dirname, join } from 'node:path'
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../base-command.js'
+import { configFlag } from '../command-support.js'
+import { ImgsyncError } from '../errors.js'
+import { resolveRecordsPath } from '../records/store.js'
+import { resolveConfigPath } from '../rules/load.js'
+import { parseShard } from '../rules/match.js'
+import { ServeMetrics } from '../triggers/metrics.js'
+import { createServeServer } from '../triggers/server.js'
+import { SyncService } from '../triggers/service.js'
+
+export default class Serve extends BaseCommand {
+  static summary =
+    'Run as a service: schedule rules on their cron, sync auto rules on push webhooks, expose metrics.'
+
+  static description =
+    `Runs every enabled rule with trigger schedule on its cron expression (and time zone), never two runs of one rule at once.
+Rules with trigger auto sync each tag pushed after start: point CNCF distribution's notifications (POST /webhooks/distribution) or a Harbor webhook (POST /webhooks/harbor) at this server, with "Authorization: Bearer <IMGSYNC_WEBHOOK_TOKEN>". --backfill first syncs what already exists.
+GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP reloads the rule file; SIGTERM/SIGINT stop taking work, interrupt running items (recorded interrupted) and exit 0.`
+
+  static examples = [
+    {
+      description: 'Serve on the default address',
+      command: 'IMGSYNC_WEBHOOK_TOKEN=… <%= config.bin %> serve --config imgsync.yaml',
+    },
+    {
+      description: 'Listen on all interfaces in a container, syncing what exists first',
+      command: '<%= config.bin %> serve --listen 0.0.0.0:8080 --backfill',
+    },
+    {
+      description: 'Worker 1 of 3 (each takes the repositories of its shard)',
+      command: '<%= config.bin %> serve --shard 1/3',
+    },
+  ]
+
+  static flags = {
+    ...configFlag,
+    listen: Flags.string({
+      summary: 'Address to listen on.',
+      default: '127.0.0.1:8080',
+      helpValue: 'HOST:PORT',
+    }),
+    shard: Flags.string({
+      summary: 'Serve only shard INDEX of COUNT, split by repository.',
+      helpValue: 'INDEX/COUNT',
+    }),
+    backfill: Flags.boolean({
+      summary: 'At start, run every enabled auto rule once for images that already exist.',
+    }),
+    records: Flags.string({ summary: 'Records file to append to.', helpValue: 'FILE' }),
+    concurrency: Flags.integer({ summary: 'Images in flight within one task.', default: 8, min: 1, max: 64 }),
+    workers: Flags.integer({
+      summary: 'Tasks (schedules, push events) running at once.',
+      default: 2,
+      min: 1,
+      max: 32,
+    }),
+  }
+
+  async run(): Promise<{ stopped: true }> {
+    const { flags } = await this.parse(Serve)
+    const m = /^(.*):(\d+)$/.exec(flags.listen)
+    if (!m)
+      throw new ImgsyncError(
+        'INVALID_ARGUMENT',
+        `--listen "${flags.listen}": expected HOST:PORT, e.g. 127.0.0.1:8080`,
+      )
+    const recordsPath = resolveRecordsPath(flags.records)
+    const metrics = new ServeMetrics()
+    const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`)
+    const service = await SyncService.create({
+      configPath: resolveConfigPath(flags.config),
+      recordsPath,
+      lockDir: process.env.IMGSYNC_LOCK_DIR ?? join(dirname(recordsPath), 'locks'),
+      concurrency: flags.concurrency,
+      workers: flags.workers,
+      shard: flags.shard ? parseShard(flags.shard) : undefined,
+      webhookToken: process.env.IMGSYNC_WEBHOOK_TOKEN,
+      metrics,
+      say,
+    })
+    const server = createServeServer(service, metrics)
+    server.listen(Number(m[2]), m[1]!.replace(/^\[|\]$/g, ''))
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => {
+        throw new ImgsyncError(
+          'INVALID_ARGUMENT',
+          `cannot listen on ${flags.listen}: ${(err as Error).message}`,
+        )
+      }),
+    ])
+    say(`listening on http://${flags.listen} (records ${recordsPath})`)
+    if (!service.webhookToken())
+      say('webhooks are off until IMGSYNC_WEBHOOK_TOKEN or serve.webhookToken is set')
+    service.start()
+    if (flags.backfill) void service.backfill()
+
+    process.on('SIGHUP', () => void service.reload())
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+      process.once('SIGINT', () => resolve('SIGINT'))
+    })
+    say(`${signal}: no new work; interrupting running items`)
+    server.close()
+    server.closeAllConnections()
+    await service.stop()
+    say('stopped')
+    return { stopped: true }
+  }
+}

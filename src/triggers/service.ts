@@ -1,0 +1,229 @@
+import { Cron } from 'croner'
+import pLimit from 'p-limit'
+import { toImgsyncError } from '../errors.js'
+import { RecordWriter } from '../records/store.js'
+import type { TriggerType } from '../records/types.js'
+import { type LoadedRuleFile, loadRuleFile } from '../rules/load.js'
+import { inShard, type Shard } from '../rules/match.js'
+import type { Rule } from '../rules/schema.js'
+import { planPush } from '../sync/plan-rule.js'
+import { RegistryPool } from '../sync/registries.js'
+import { type RuleRun, triggerRules } from '../sync/trigger.js'
+import type { ParsedEvents, PushEvent } from './events.js'
+import type { ServeMetrics } from './metrics.js'
+
+export interface ServeOptions {
+  configPath: string
+  recordsPath: string
+  lockDir: string
+  /** images in flight within one task */
+  concurrency: number
+  /** tasks (push events, schedules) running at once */
+  workers: number
+  shard?: Shard
+  /** IMGSYNC_WEBHOOK_TOKEN; wins over the rule file's serve.webhookToken */
+  webhookToken?: string
+  metrics: ServeMetrics
+  /** one line per event worth telling an operator (stderr) */
+  say: (line: string) => void
+}
+
+/** How long a push-triggered task waits for a manual or scheduled run of the same rule. */
+const AUTO_LOCK_WAIT_MS = 10 * 60_000
+/** Push event ids remembered for deduplication (distribution retries deliveries). */
+const SEEN_EVENTS = 10_000
+
+/**
+ * The long-running side of imgsync: schedule rules on their cron, auto rules on push events,
+ * everything through the same engine and records as `rule trigger`.
+ */
+export class SyncService {
+  private loaded: LoadedRuleFile
+  private crons: Cron[] = []
+  private readonly pool = new RegistryPool()
+  private readonly limit: ReturnType<typeof pLimit>
+  private readonly seen = new Set<string>()
+  private readonly controller = new AbortController()
+  private readonly running = new Set<Promise<unknown>>()
+  private readonly records: RecordWriter
+  private stopping = false
+
+  private constructor(
+    private readonly opts: ServeOptions,
+    loaded: LoadedRuleFile,
+  ) {
+    this.loaded = loaded
+    this.limit = pLimit(Math.max(1, opts.workers))
+    this.records = new RecordWriter(opts.recordsPath)
+  }
+
+  static async create(opts: ServeOptions): Promise<SyncService> {
+    return new SyncService(opts, await loadRuleFile(opts.configPath))
+  }
+
+  get rules(): Rule[] {
+    return this.loaded.config.rules
+  }
+
+  webhookToken(): string | undefined {
+    return this.opts.webhookToken || this.loaded.config.serve?.webhookToken || undefined
+  }
+
+  /** Schedules every enabled schedule rule; croner's `protect` keeps one rule's runs from overlapping. */
+  start(): void {
+    for (const rule of this.rules) {
+      if (!rule.enabled || rule.trigger.type !== 'schedule') continue
+      const { cron, timezone } = rule.trigger
+      const job = new Cron(cron, { timezone, protect: true, catch: true }, async () => {
+        await this.track(this.runRule(rule, 'scheduled'))
+      })
+      this.crons.push(job)
+      this.opts.say(
+        `rule ${rule.name}: scheduled "${cron}"${timezone ? ` ${timezone}` : ''}, next ${job.nextRun()?.toISOString()}`,
+      )
+    }
+    const auto = this.rules.filter((r) => r.enabled && r.trigger.type === 'auto').map((r) => r.name)
+    if (auto.length > 0) this.opts.say(`auto rules (on push): ${auto.join(', ')}`)
+  }
+
+  /** Runs every enabled auto rule once, for images pushed before the rule existed. */
+  async backfill(): Promise<void> {
+    const auto = this.rules.filter((r) => r.enabled && r.trigger.type === 'auto')
+    await Promise.all(auto.map((rule) => this.track(this.limit(() => this.runRule(rule, 'auto')))))
+  }
+
+  /** SIGHUP: re-read the rule file; on an error keep the rules that are running now. */
+  async reload(): Promise<void> {
+    try {
+      const next = await loadRuleFile(this.opts.configPath)
+      for (const c of this.crons) c.stop()
+      this.crons = []
+      this.loaded = next
+      this.start()
+      this.opts.say(`reloaded ${this.opts.configPath}: ${next.config.rules.length} rules`)
+    } catch (err) {
+      const e = toImgsyncError(err, 'CONFIG_INVALID')
+      this.opts.say(`reload failed, keeping the previous rules: ${e.code}: ${e.message}`)
+    }
+  }
+
+  /** Accepts parsed webhook events: deduplicate, match auto rules, queue; returns at once. */
+  receive(source: 'distribution' | 'harbor', parsed: ParsedEvents): Record<string, number> {
+    const counts: Record<string, number> = {
+      queued: 0,
+      duplicate: 0,
+      unknown_host: 0,
+      filtered: 0,
+      ignored: parsed.ignored,
+    }
+    const { metrics } = this.opts
+    if (parsed.ignored > 0) metrics.events.inc({ source, result: 'ignored' }, parsed.ignored)
+    for (const push of parsed.pushes) {
+      const result = this.queuePush(push)
+      counts[result] = (counts[result] ?? 0) + 1
+      metrics.events.inc({ source, result })
+    }
+    return counts
+  }
+
+  private queuePush(push: PushEvent): 'queued' | 'duplicate' | 'unknown_host' | 'filtered' {
+    if (this.stopping) return 'filtered'
+    if (this.seen.has(push.id)) return 'duplicate'
+    this.seen.add(push.id)
+    if (this.seen.size > SEEN_EVENTS) this.seen.delete(this.seen.values().next().value!)
+    const { registries } = this.loaded.config
+    const fromHost = (r: Rule) => registries[r.source.registry]?.host === push.host
+    if (!this.rules.some(fromHost)) return 'unknown_host'
+    const rules = this.rules.filter(
+      (r) =>
+        r.enabled && r.trigger.type === 'auto' && fromHost(r) && inShard(push.repository, this.opts.shard),
+    )
+    const loaded = this.loaded
+    const wanted = rules.filter(
+      (r) => planPush(r, loaded.config, loaded.file, this.pool, push.repository, push.tag).items.length > 0,
+    )
+    if (wanted.length === 0) return 'filtered'
+    for (const rule of wanted) {
+      const job = this.limit(() =>
+        this.runRule(rule, 'auto', async (r, pool) =>
+          planPush(r, loaded.config, loaded.file, pool, push.repository, push.tag),
+        ),
+      )
+      void this.track(job)
+    }
+    this.updateQueueDepth()
+    return 'queued'
+  }
+
+  private async runRule(rule: Rule, trigger: TriggerType, plan?: Parameters<typeof triggerRules>[0]['plan']) {
+    if (this.stopping) return
+    let runs: RuleRun[] = []
+    try {
+      runs = await triggerRules({
+        ruleFile: this.loaded.file,
+        config: this.loaded.config,
+        rules: [rule],
+        trigger,
+        dryRun: false,
+        concurrency: this.opts.concurrency,
+        shard: this.opts.shard,
+        records: this.records,
+        lockDir: this.opts.lockDir,
+        waitMs: trigger === 'auto' ? AUTO_LOCK_WAIT_MS : 0,
+        listener: this.opts.metrics.listener(),
+        signal: this.controller.signal,
+        pool: this.pool,
+        plan,
+      })
+    } catch (err) {
+      const e = toImgsyncError(err, 'INTERNAL')
+      this.opts.say(`rule ${rule.name} (${trigger}): ${e.code}: ${e.message}`)
+      return
+    } finally {
+      this.updateQueueDepth()
+    }
+    for (const run of runs) {
+      if (run.error) this.opts.say(`rule ${rule.name} (${trigger}): ${run.error.code}: ${run.error.message}`)
+      const t = run.result?.task
+      if (t) {
+        this.opts.say(
+          `rule ${rule.name} (${trigger}): ${t.status}: ${t.synced} synced, ${t.skipped} skipped, ${t.failed} failed  task ${t.taskId}`,
+        )
+      }
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.running.add(p)
+    void p.finally(() => this.running.delete(p))
+    return p
+  }
+
+  private updateQueueDepth(): void {
+    this.opts.metrics.queueDepth.set(this.limit.pendingCount)
+  }
+
+  /** Registry request counts for /metrics. */
+  registryStats() {
+    return this.pool.stats()
+  }
+
+  health() {
+    return {
+      status: this.stopping ? 'stopping' : 'ok',
+      rules: this.rules.length,
+      scheduled: this.crons.length,
+      running: this.limit.activeCount,
+      queued: this.limit.pendingCount,
+    }
+  }
+
+  /** SIGTERM: take no more work, interrupt what runs (recorded `interrupted`), wait for it. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    for (const c of this.crons) c.stop()
+    this.controller.abort()
+    await Promise.allSettled([...this.running])
+    this.records.close()
+  }
+}

@@ -1,0 +1,373 @@
+// `imgsync serve` with real registries: push notifications, schedules, metrics, SIGTERM; and sharding.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { BIN, runImgsync } from '../harness/cli.js'
+import { getManifest, listTags, pushImage } from '../harness/fixtures.js'
+import { freePort, type RunningRegistry, startRegistry } from '../harness/registry.js'
+
+const TOKEN = 'webhook-token-for-tests'
+let dir: string
+let children: ChildProcess[] = []
+
+interface Served {
+  child: ChildProcess
+  url: string
+  stderr: () => string
+  exited: Promise<number>
+}
+
+async function serve(config: string, records: string, extra: string[] = []): Promise<Served> {
+  const port = await freePort()
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records, ...extra],
+    {
+      env: {
+        ...process.env,
+        NO_COLOR: '1',
+        IMGSYNC_WEBHOOK_TOKEN: TOKEN,
+        IMGSYNC_LOCK_DIR: join(dir, `locks-${port}`),
+      },
+    },
+  )
+  children.push(child)
+  let err = ''
+  child.stderr!.on('data', (d) => {
+    err += d
+  })
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)))
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 200; i++) {
+    if (
+      await fetch(`${url}/healthz`)
+        .then((r) => r.ok)
+        .catch(() => false)
+    )
+      return { child, url, stderr: () => err, exited }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`serve did not start: ${err}`)
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+async function readRecords(file: string) {
+  const text = await readFile(file, 'utf8').catch(() => '')
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+}
+
+/** Final task lines (the last line per task id). */
+function finalTasks(records: { type: string; taskId: string; status: string }[]) {
+  const m = new Map<string, { type: string; taskId: string; status: string; [k: string]: unknown }>()
+  for (const r of records) if (r.type === 'task') m.set(r.taskId, r)
+  return [...m.values()]
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'imgsync-serve-'))
+})
+
+afterEach(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  children = []
+})
+
+describe('auto rules on push notifications', () => {
+  let src: RunningRegistry
+  let dst: RunningRegistry
+  let served: Served
+  let records: string
+
+  beforeAll(async () => {
+    dst = await startRegistry()
+    const port = await freePort()
+    src = await startRegistry({
+      notifications: { url: `http://127.0.0.1:${port}/webhooks/distribution`, token: TOKEN },
+    })
+    const config = join(dir, 'auto.yaml')
+    records = join(dir, 'auto.jsonl')
+    await writeFile(
+      config,
+      `version: 1
+registries:
+  src: { host: "${src.host}" }
+  dst: { host: "${dst.host}" }
+rules:
+  - name: releases
+    source: { registry: src, namespace: team, tags: "^v" }
+    target: { registry: dst, namespace: mirror }
+    trigger: { type: auto }
+`,
+    )
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records],
+      {
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          IMGSYNC_WEBHOOK_TOKEN: TOKEN,
+          IMGSYNC_LOCK_DIR: join(dir, 'locks-auto'),
+        },
+      },
+    )
+    let err = ''
+    child.stderr!.on('data', (d) => {
+      err += d
+    })
+    const url = `http://127.0.0.1:${port}`
+    await waitFor('serve', async () => (await fetch(`${url}/healthz`)).ok || undefined, 10_000)
+    served = {
+      child,
+      url,
+      stderr: () => err,
+      exited: new Promise((r) => child.on('exit', (c) => r(c ?? -1))),
+    }
+  })
+
+  afterAll(async () => {
+    served?.child.kill('SIGKILL')
+    await Promise.all([src?.stop(), dst?.stop()])
+  })
+
+  it('a pushed tag appears digest-identical in the target; a filtered push does not', async () => {
+    const dev = await pushImage(src.url, 'team/app', 'dev-1')
+    expect(dev).toMatch(/^sha256:/)
+    const v1 = await pushImage(src.url, 'team/app', 'v1.0.0')
+    const got = await waitFor(
+      'mirror/app:v1.0.0',
+      async () => (await getManifest(dst.url, 'mirror/app', 'v1.0.0')).digest,
+    )
+    expect(got).toBe(v1)
+    // the dev push arrived before v1 (notifications keep order per endpoint): it was filtered, not pending
+    expect(await listTags(dst.url, 'mirror/app')).toEqual(['v1.0.0'])
+    const recs = await readRecords(records)
+    const tasks = finalTasks(recs)
+    expect(tasks.every((t) => t.trigger === 'auto')).toBe(true)
+  })
+
+  it('/metrics is Prometheus text whose counters match the records', async () => {
+    await pushImage(src.url, 'team/app', 'v1.1.0')
+    await waitFor('v1.1.0', async () => (await getManifest(dst.url, 'mirror/app', 'v1.1.0')).digest).catch(
+      (err) => {
+        throw new Error(`${err.message}; serve said: ${served.stderr()}`)
+      },
+    )
+    const recs = await readRecords(records)
+    const text = await (await fetch(`${served.url}/metrics`)).text()
+    const samples = new Map<string, number>()
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|NaN)$/.exec(line)
+      expect(m, `not Prometheus text: ${line}`).not.toBeNull()
+      samples.set(m![1]!, Number(m![2]))
+    }
+    const synced = recs.filter((r) => r.type === 'item' && r.status === 'synced').length
+    const finished = finalTasks(recs).filter((t) => t.status === 'succeeded').length
+    expect(samples.get('imgsync_items_total{rule="releases",status="synced"}')).toBe(synced)
+    expect(samples.get('imgsync_tasks_total{rule="releases",trigger="auto",status="succeeded"}')).toBe(
+      finished,
+    )
+    expect(
+      samples.get('imgsync_webhook_events_total{source="distribution",result="queued"}'),
+    ).toBeGreaterThanOrEqual(2)
+    expect(
+      samples.get('imgsync_webhook_events_total{source="distribution",result="filtered"}'),
+    ).toBeGreaterThanOrEqual(1)
+    expect(
+      [...samples.keys()].some((k) => k.startsWith(`imgsync_registry_requests{registry="${src.host}"}`)),
+    ).toBe(true)
+  })
+
+  it('webhooks need the bearer token, and events for unknown hosts are ignored and counted', async () => {
+    const body = JSON.stringify({
+      events: [
+        {
+          id: 'x1',
+          action: 'push',
+          target: {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            repository: 'team/app',
+            tag: 'v9',
+            digest: 'sha256:00',
+          },
+          request: { host: 'other.example:5000' },
+        },
+      ],
+    })
+    const denied = await fetch(`${served.url}/webhooks/distribution`, { method: 'POST', body })
+    expect(denied.status).toBe(401)
+    const ok = await fetch(`${served.url}/webhooks/distribution`, {
+      method: 'POST',
+      body,
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
+    expect(ok.status).toBe(202)
+    expect(await ok.json()).toMatchObject({ unknown_host: 1, queued: 0 })
+    const harbor = await fetch(`${served.url}/webhooks/harbor`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({
+        type: 'PUSH_ARTIFACT',
+        occur_at: 1,
+        event_data: {
+          resources: [{ digest: 'sha256:00', tag: 'v9', resource_url: `${src.host}/team/app:v9` }],
+          repository: { name: 'app', namespace: 'team', repo_full_name: 'team/app' },
+        },
+      }),
+    })
+    expect(harbor.status).toBe(202)
+    // v9 does not exist at the source: the item fails, the service goes on
+    expect(((await harbor.json()) as { queued: number }).queued).toBe(1)
+  })
+
+  it('SIGTERM stops the service with exit 0', async () => {
+    served.child.kill('SIGTERM')
+    expect(await served.exited).toBe(0)
+  })
+})
+
+describe('schedules', () => {
+  it('a seconds-level cron runs repeatedly as scheduled tasks that never overlap', async () => {
+    const [src, dst] = await Promise.all([startRegistry(), startRegistry()])
+    try {
+      await Promise.all(Array.from({ length: 6 }, (_, i) => pushImage(src.url, 'ns/app', `1.0.${i}`)))
+      const config = join(dir, 'schedule.yaml')
+      const records = join(dir, 'schedule.jsonl')
+      await writeFile(
+        config,
+        `version: 1
+registries:
+  src: { host: "${src.host}" }
+  dst: { host: "${dst.host}" }
+rules:
+  - name: every-second
+    source: { registry: src, namespace: ns }
+    target: { registry: dst }
+    trigger: { type: schedule, cron: "* * * * * *" }
+`,
+      )
+      const s = await serve(config, records)
+      const tasks = await waitFor('three scheduled tasks', async () => {
+        const done = finalTasks(await readRecords(records)).filter((t) => t.status !== 'running')
+        return done.length >= 3 ? done : undefined
+      })
+      s.child.kill('SIGTERM')
+      expect(await s.exited).toBe(0)
+      expect(tasks.every((t) => t.trigger === 'scheduled' && t.rule === 'every-second')).toBe(true)
+      const spans = finalTasks(await readRecords(records))
+        .filter((t) => t.status !== 'running')
+        .map((t) => [
+          Date.parse(t.startedAt as string),
+          Date.parse(t.startedAt as string) + (t.durationMs as number),
+        ])
+        .sort((a, b) => a[0]! - b[0]!)
+      for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]!)
+      expect((await listTags(dst.url, 'ns/app')).length).toBe(6)
+    } finally {
+      await Promise.all([src.stop(), dst.stop()])
+    }
+  })
+})
+
+describe('SIGTERM during a large sync', () => {
+  it('exits 0 within seconds, records interrupted, and a following trigger completes the rest', async () => {
+    const [src, dst] = await Promise.all([startRegistry(), startRegistry()])
+    try {
+      const digests = new Map<string, string>()
+      for (let i = 0; i < 40; i++) digests.set(`1.0.${i}`, await pushImage(src.url, 'big/app', `1.0.${i}`))
+      const config = join(dir, 'large.yaml')
+      const records = join(dir, 'large.jsonl')
+      await writeFile(
+        config,
+        `version: 1
+registries:
+  src: { host: "${src.host}" }
+  dst: { host: "${dst.host}" }
+rules:
+  - name: large
+    source: { registry: src, namespace: big }
+    target: { registry: dst }
+    trigger: { type: auto }
+`,
+      )
+      const s = await serve(config, records, ['--backfill', '--concurrency', '1'])
+      await waitFor('some items', async () => {
+        const items = (await readRecords(records)).filter((r) => r.type === 'item')
+        return items.length >= 3 || undefined
+      })
+      const stopAt = Date.now()
+      s.child.kill('SIGTERM')
+      expect(await s.exited).toBe(0)
+      expect(Date.now() - stopAt).toBeLessThan(15_000)
+      const tasks = finalTasks(await readRecords(records))
+      expect(tasks.map((t) => t.status)).toContain('interrupted')
+
+      const rest = await runImgsync(['rule', 'trigger', 'large', '-c', config, '--records', records], {
+        env: { IMGSYNC_LOCK_DIR: join(dir, 'locks-large') },
+      })
+      expect(rest.code, rest.stderr).toBe(0)
+      for (const [tag, digest] of digests)
+        expect((await getManifest(dst.url, 'big/app', tag)).digest).toBe(digest)
+    } finally {
+      await Promise.all([src.stop(), dst.stop()])
+    }
+  })
+})
+
+describe('rule trigger --shard', () => {
+  it('for n = 1..4 the shards together do exactly the unsharded work, each item once', async () => {
+    const [src, dst] = await Promise.all([startRegistry(), startRegistry()])
+    try {
+      await Promise.all(Array.from({ length: 16 }, (_, i) => pushImage(src.url, `fleet/svc-${i}`, '1.0')))
+      const config = join(dir, 'shard.yaml')
+      await writeFile(
+        config,
+        `version: 1
+registries:
+  src: { host: "${src.host}" }
+  dst: { host: "${dst.host}" }
+rules:
+  - name: fleet
+    source: { registry: src, namespace: fleet }
+    target: { registry: dst }
+`,
+      )
+      const itemsOf = async (args: string[]) => {
+        const res = await runImgsync(
+          ['rule', 'trigger', 'fleet', '-c', config, '--dry-run', '--json', ...args],
+          {
+            env: { IMGSYNC_RECORDS: join(dir, 'shard.jsonl') },
+          },
+        )
+        expect(res.code === 0 || res.code === 3, res.stderr).toBe(true)
+        return JSON.parse(res.stdout).tasks[0].items.map((i: { source: string }) => i.source) as string[]
+      }
+      const all = (await itemsOf([])).sort()
+      expect(all).toHaveLength(16)
+      for (let n = 1; n <= 4; n++) {
+        const parts = await Promise.all(
+          Array.from({ length: n }, (_, i) => itemsOf(['--shard', `${i}/${n}`])),
+        )
+        const union = parts.flat().sort()
+        expect(union, `n=${n}`).toEqual(all)
+      }
+    } finally {
+      await Promise.all([src.stop(), dst.stop()])
+    }
+  })
+})
