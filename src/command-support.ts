@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs'
 import { Flags } from '@oclif/core'
+import { parsePlatform } from './copy/platforms.js'
 import { type ErrorCode, ExitCodes, exitCodeFor, ImgsyncError } from './errors.js'
 import { registerSecret } from './log.js'
 import { RecordWriter, resolveRecordsPath } from './records/store.js'
@@ -205,6 +206,32 @@ export function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     },
+  }
+}
+
+/** The task fields every ad-hoc sync command sets the same way from its arguments and flags. */
+export function adhocTaskFields(
+  args: { src: string; dst: string },
+  flags: {
+    override: boolean
+    'dry-run': boolean
+    concurrency: number
+    referrers: boolean
+    platform?: string[]
+  },
+): Pick<
+  TaskSpec,
+  'trigger' | 'source' | 'target' | 'override' | 'dryRun' | 'concurrency' | 'referrers' | 'platforms'
+> {
+  return {
+    trigger: 'manual',
+    source: args.src,
+    target: args.dst,
+    override: flags.override,
+    dryRun: flags['dry-run'],
+    concurrency: flags.concurrency,
+    referrers: flags.referrers,
+    platforms: flags.platform?.map(parsePlatform),
   }
 }
 

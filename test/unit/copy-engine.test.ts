@@ -6,6 +6,7 @@ import { type CopyOutcome, type CopyRequest, copyImage } from '../../src/copy/co
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { ImgsyncError } from '../../src/errors.js'
 import { MemoryRegistry, MT, type SeededImage } from '../support/memory-registry.js'
+import { rejection } from '../support/rejection.js'
 
 const layer = (n = 100) => randomBytes(n)
 
@@ -31,16 +32,6 @@ function setup() {
   const copy = (over: Partial<CopyRequest> = {}, copier = blobs) =>
     copyImage(req(over), { blobs: copier, referrers: new ReferrerFinder() })
   return { src, dst, blobs, req, copy }
-}
-
-async function rejection(p: Promise<unknown>): Promise<ImgsyncError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error('expected a rejection')
 }
 
 /** index of the first log line matching */

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ImgsyncError } from '../../src/errors.js'
 import { withFileLock } from '../../src/file-lock.js'
 import { ruleLockPath, withRuleLock } from '../../src/sync/lock.js'
+import { rejection } from '../support/rejection.js'
 
 let dir: string
 let lockDir: string
@@ -16,16 +17,6 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true })
 })
-
-async function rejection(p: Promise<unknown>): Promise<ImgsyncError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error('expected a rejection')
-}
 
 /** a promise plus its resolver, to hold a lock for as long as a test wants */
 function gate() {

@@ -12,6 +12,7 @@ import { ImgsyncError } from '../../src/errors.js'
 import type { Descriptor } from '../../src/registry/media-types.js'
 import { OciLayoutRegistry, REF_NAME_ANNOTATION } from '../../src/registry/oci-layout.js'
 import { MemoryRegistry, MT } from '../support/memory-registry.js'
+import { rejection } from '../support/rejection.js'
 
 const isRoot = process.getuid?.() === 0
 
@@ -33,16 +34,6 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = []
   for await (const c of stream) parts.push(Buffer.from(c as Buffer))
   return Buffer.concat(parts)
-}
-
-async function rejection(p: Promise<unknown>): Promise<ImgsyncError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error('expected a rejection')
 }
 
 function thrown(fn: () => unknown): ImgsyncError {

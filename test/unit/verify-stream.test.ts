@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { VerifyStream } from '../../src/copy/verify-stream.js'
 import { ImgsyncError } from '../../src/errors.js'
 import type { Descriptor } from '../../src/registry/media-types.js'
+import { rejection } from '../support/rejection.js'
 
 const sha = (alg: 'sha256' | 'sha512', b: Buffer) => `${alg}:${createHash(alg).update(b).digest('hex')}`
 
@@ -29,16 +30,6 @@ async function run(desc: Descriptor, input: Buffer, onBytes?: (n: number) => voi
     }),
   )
   return { out: Buffer.concat(out), verify }
-}
-
-async function rejection(p: Promise<unknown>): Promise<ImgsyncError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error('expected a rejection')
 }
 
 describe('VerifyStream', () => {

@@ -2,13 +2,13 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
 import {
   adhocEndpoint,
+  adhocTaskFields,
   contentFlags,
   endpointFlags,
   runTaskForCommand,
   type TaskJson,
   taskFlags,
 } from '../../command-support.js'
-import { parsePlatform } from '../../copy/platforms.js'
 import { parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
 import { RegistryPool } from '../../sync/registries.js'
 
@@ -76,14 +76,7 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
     const dstApi = pool.get(adhocEndpoint('dst', parsed.dst.registry, flags))
     return runTaskForCommand(
       {
-        trigger: 'manual',
-        source: args.src,
-        target: args.dst,
-        override: flags.override,
-        dryRun: flags['dry-run'],
-        concurrency: flags.concurrency,
-        referrers: flags.referrers,
-        platforms: flags.platform?.map(parsePlatform),
+        ...adhocTaskFields(args, flags),
         plan: async () => planTags(parsed, srcApi, dstApi),
       },
       { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },

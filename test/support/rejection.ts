@@ -1,0 +1,13 @@
+import { expect } from 'vitest'
+import { ImgsyncError } from '../../src/errors.js'
+
+/** The ImgsyncError a promise rejects with; fails the test when it resolves or rejects otherwise. */
+export async function rejection(p: Promise<unknown>): Promise<ImgsyncError> {
+  try {
+    await p
+  } catch (err) {
+    expect(err).toBeInstanceOf(ImgsyncError)
+    return err as ImgsyncError
+  }
+  throw new Error('expected a rejection')
+}
