@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs'
 import { Flags } from '@oclif/core'
+import { blobLocationsFor } from './copy/blob-cache.js'
 import { parsePlatform } from './copy/platforms.js'
 import { type ErrorCode, ExitCodes, exitCodeFor, ImgsyncError } from './errors.js'
 import { registerSecret } from './log.js'
@@ -245,7 +246,13 @@ export async function runTaskForCommand(
   const signals = abortOnSignals()
   let result: TaskResult
   try {
-    result = await runTask({ ...spec, records, listener: view, signal: signals.signal })
+    result = await runTask({
+      ...spec,
+      records,
+      listener: view,
+      signal: signals.signal,
+      blobLocations: blobLocationsFor(records.path),
+    })
   } finally {
     signals.dispose()
     records.close()

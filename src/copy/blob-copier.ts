@@ -21,6 +21,8 @@ export interface BlobLocations {
   /** a repository of `registry` known to hold `digest`, other than `exceptRepo` */
   find(registry: string, digest: string, exceptRepo: string): string | undefined
   add(registry: string, repo: string, digest: string): void
+  /** persists what was added (a file-backed cache); called when a task ends */
+  flush?(): void
 }
 
 /** An in-process BlobLocations, used when no persistent cache is configured. */

@@ -144,6 +144,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
       task.message = 'stopped by a signal; run the same command again to finish'
     }
     task.durationMs = Date.now() - started
+    spec.blobLocations?.flush?.()
     spec.records.append(task)
     spec.listener?.taskDone?.(task)
     return { task, items, excluded }

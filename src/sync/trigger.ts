@@ -1,3 +1,4 @@
+import type { BlobLocations } from '../copy/blob-copier.js'
 import { parsePlatform } from '../copy/platforms.js'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
 import type { RecordWriter } from '../records/store.js'
@@ -53,6 +54,8 @@ export interface TriggerOptions {
   listener?: TaskListener
   signal?: AbortSignal
   pool?: RegistryPool
+  /** where target blob locations are remembered across runs (default: in memory) */
+  blobLocations?: BlobLocations
   /** replaces the rule's own plan (serve uses it to sync just a pushed tag) */
   plan?: (rule: Rule, pool: RegistryPool) => Promise<Plan>
 }
@@ -90,6 +93,7 @@ export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
             concurrency: opts.concurrency,
           }),
         records: opts.records,
+        blobLocations: opts.blobLocations,
         maxDelete: opts.maxDelete,
         listener: opts.listener,
         signal: opts.signal,

@@ -1,5 +1,7 @@
 import { Cron } from 'croner'
 import pLimit from 'p-limit'
+import { blobLocationsFor } from '../copy/blob-cache.js'
+import type { BlobLocations } from '../copy/blob-copier.js'
 import { toImgsyncError } from '../errors.js'
 import { RecordWriter } from '../records/store.js'
 import type { TriggerType } from '../records/types.js'
@@ -46,6 +48,7 @@ export class SyncService {
   private readonly controller = new AbortController()
   private readonly running = new Set<Promise<unknown>>()
   private readonly records: RecordWriter
+  private readonly blobLocations: BlobLocations
   private stopping = false
 
   private constructor(
@@ -55,6 +58,7 @@ export class SyncService {
     this.loaded = loaded
     this.limit = pLimit(Math.max(1, opts.workers))
     this.records = new RecordWriter(opts.recordsPath)
+    this.blobLocations = blobLocationsFor(opts.recordsPath)
   }
 
   static async create(opts: ServeOptions): Promise<SyncService> {
@@ -168,6 +172,7 @@ export class SyncService {
         concurrency: this.opts.concurrency,
         shard: this.opts.shard,
         records: this.records,
+        blobLocations: this.blobLocations,
         lockDir: this.opts.lockDir,
         waitMs: trigger === 'auto' ? AUTO_LOCK_WAIT_MS : 0,
         listener: this.opts.metrics.listener(),

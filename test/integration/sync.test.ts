@@ -7,6 +7,7 @@ import { runImgsync, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
 import { FIXTURE_KINDS, type Fixture, getManifest, pushFixtureSet } from '../harness/fixtures.js'
 import {
   countBlobGets,
+  countBlobMounts,
   countBlobUploads,
   countCompletedBlobUploads,
   type RunningRegistry,
@@ -134,6 +135,40 @@ describe('sync repo', () => {
       const unique = new Set([...v1.blobs, ...v2.blobs])
       expect(unique.size).toBeLessThan(v1.blobs.length + v2.blobs.length)
       expect(countCompletedBlobUploads(await target.requests())).toBe(unique.size)
+    } finally {
+      await target.stop()
+    }
+  })
+
+  it('a later run mounts blobs the target holds in another repository (persistent cache)', async () => {
+    const target = await startRegistry()
+    try {
+      const first = await syncJson([
+        'sync',
+        'repo',
+        `${src.host}/oci-image`,
+        `${target.host}/first/copy`,
+        '--no-referrers',
+      ])
+      expect(first.code).toBe(0)
+      const before = (await target.requests()).length
+      const second = await syncJson([
+        'sync',
+        'repo',
+        `${src.host}/oci-image`,
+        `${target.host}/second/copy`,
+        '--no-referrers',
+      ])
+      expect(second.code).toBe(0)
+      const entries = (await target.requests()).slice(before)
+      expect(countCompletedBlobUploads(entries)).toBe(0)
+      expect(countBlobMounts(entries)).toBeGreaterThan(0)
+      const mounted = second.json.items.reduce(
+        (n, i) => n + (i as unknown as { blobs: { mounted: number } }).blobs.mounted,
+        0,
+      )
+      expect(mounted).toBeGreaterThan(0)
+      expect(second.json.items.every((i) => i.bytes === 0)).toBe(true)
     } finally {
       await target.stop()
     }

@@ -8,6 +8,7 @@ import {
   type TaskJson,
   taskFlags,
 } from '../../command-support.js'
+import { blobLocationsFor } from '../../copy/blob-cache.js'
 import { ExitCodes, exitCodeFor } from '../../errors.js'
 import { RecordWriter, resolveRecordsPath } from '../../records/store.js'
 import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
@@ -100,6 +101,7 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
           maxDelete: flags['max-delete'],
           listener: new ProgressView(!json && process.stderr.isTTY === true),
           signal: signals.signal,
+          blobLocations: blobLocationsFor(recordsPath),
         })
       } finally {
         signals.dispose()
