@@ -2,9 +2,12 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withFileLock } from '../file-lock.js'
 
-/** Where a rule's run lock lives: one lock per rule name, shared by every process using `lockDir`. */
-export function ruleLockPath(lockDir: string, rule: string): string {
-  return join(lockDir, `rule-${rule}`)
+/**
+ * Where a rule's run lock lives: one per rule name (and shard: workers of one rule on disjoint
+ * shards may run at once), shared by every process using `lockDir`.
+ */
+export function ruleLockPath(lockDir: string, rule: string, shard?: string): string {
+  return join(lockDir, shard ? `rule-${rule}.shard-${shard.replace('/', '-of-')}` : `rule-${rule}`)
 }
 
 /**
@@ -16,10 +19,11 @@ export async function withRuleLock<T>(
   rule: string,
   waitMs: number,
   fn: () => Promise<T>,
+  shard?: string,
 ): Promise<T> {
   await mkdir(lockDir, { recursive: true })
-  return withFileLock(ruleLockPath(lockDir, rule), fn, {
+  return withFileLock(ruleLockPath(lockDir, rule, shard), fn, {
     timeoutMs: waitMs,
-    busy: `rule "${rule}" is already running`,
+    busy: `rule "${rule}"${shard ? ` (shard ${shard})` : ''} is already running`,
   })
 }

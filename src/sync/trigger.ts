@@ -100,7 +100,15 @@ export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
       })
     try {
       // a dry run changes nothing, so it needs no lock
-      const result = opts.dryRun ? await run() : await withRuleLock(opts.lockDir, rule.name, opts.waitMs, run)
+      const result = opts.dryRun
+        ? await run()
+        : await withRuleLock(
+            opts.lockDir,
+            rule.name,
+            opts.waitMs,
+            run,
+            opts.shard && `${opts.shard.index}/${opts.shard.count}`,
+          )
       runs.push({ rule: rule.name, result })
     } catch (err) {
       const e = toImgsyncError(err)

@@ -130,20 +130,18 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
       })
     }
     if (rules.length === 0 && !json) process.stderr.write('no enabled rules to run\n')
-    process.exitCode = worstExit(codes)
+    process.exitCode = worstExit(codes, shard !== undefined)
     return out
   }
 }
 
-/** Interrupted, then LOCKED over failure over nothing-matched over success, so CI sees the most useful one. */
-function worstExit(codes: number[]): number {
-  const rank = [
-    ExitCodes.interrupted,
-    ExitCodes.locked,
-    ExitCodes.usage,
-    ExitCodes.failed,
-    ExitCodes.nothingMatched,
-  ]
+/**
+ * Interrupted, then LOCKED over usage over failure, so CI sees the most useful one. Nothing-matched
+ * (3) only when no rule had anything to do; an empty shard is normal, so sharded runs exit 0 then.
+ */
+function worstExit(codes: number[], sharded: boolean): number {
+  const rank = [ExitCodes.interrupted, ExitCodes.locked, ExitCodes.usage, ExitCodes.failed]
   for (const c of rank) if (codes.includes(c)) return c
-  return codes.length === 0 ? ExitCodes.nothingMatched : ExitCodes.ok
+  const nothing = codes.every((c) => c === ExitCodes.nothingMatched)
+  return nothing && !sharded ? ExitCodes.nothingMatched : ExitCodes.ok
 }
