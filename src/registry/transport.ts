@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, type Dispatcher, request } from 'undici'
@@ -120,6 +121,42 @@ export async function closeAllAgents(): Promise<void> {
   await Promise.all(all.map((a) => a.destroy().catch(() => undefined)))
 }
 
+/** A loopback, private, link-local or unspecified IP literal (URL hostname form; v6 in brackets). */
+export function isInternalIp(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  if (isIP(h) === 4) {
+    const [a = 0, b = 0] = h.split('.').map(Number)
+    return (
+      a === 127 ||
+      a === 10 ||
+      a === 0 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 169 && b === 254) ||
+      (a === 100 && b >= 64 && b <= 127)
+    )
+  }
+  if (isIP(h) === 6) {
+    if (h === '::1' || h === '::') return true
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h)
+    if (mapped) return isInternalIp(mapped[1]!)
+    // the URL parser writes ::ffff:10.0.0.1 as ::ffff:a00:1
+    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h)
+    if (hex) {
+      const hi = Number.parseInt(hex[1]!, 16)
+      const lo = Number.parseInt(hex[2]!, 16)
+      return isInternalIp(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`)
+    }
+    return /^f[cd]/.test(h) || /^fe[89ab]/.test(h)
+  }
+  return false
+}
+
+/** An internal IP literal or `localhost`: the registry itself lives on an inside network. */
+function isInternalHost(hostname: string): boolean {
+  return hostname === 'localhost' || isInternalIp(hostname)
+}
+
 /** Registry error body: `{"errors":[{"code","message"}]}`; may be empty or not JSON. */
 function parseErrorBody(text: string): { code?: string; message?: string } {
   try {
@@ -238,10 +275,20 @@ export function errorForNetwork(err: unknown, host: string, what: string): Imgsy
     code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN'
   // a host named like ssl.example.com that does not resolve is a network problem, not TLS
   if (!unreachable && (TLS_ERROR.test(code) || (!code && TLS_ERROR.test(message)))) {
-    return new ImgsyncError('TLS', `${host}: TLS handshake failed: ${message}`, {
+    // OpenSSL reasons arrive as "<hex>:error:<hex>:SSL routines:<fn>:<reason>:<file>:<line>:\n": keep the reason
+    const first = message.split('\n')[0] ?? message
+    const reason = /:SSL routines:[^:]*:([^:]+):/.exec(first)?.[1] ?? first
+    if (/wrong version number|packet length too long|http request/i.test(reason)) {
+      return new ImgsyncError('TLS', `${host}: TLS handshake failed (${reason}): it answers plain HTTP`, {
+        suggestions: [
+          'leave out its CA (tls.ca / --src-ca / --dst-ca), or say tls.plainHttp: true / --src-plain-http / --dst-plain-http',
+        ],
+      })
+    }
+    return new ImgsyncError('TLS', `${host}: TLS handshake failed: ${reason}`, {
       suggestions: [
-        `give the registry's CA file (registries.<name>.tls.ca / --src-ca / --dst-ca)`,
-        'or, only for a test registry, tls.insecure: true',
+        `give the CA file that signed its certificate: registries.<name>.tls.ca, or --src-ca / --dst-ca`,
+        'only for a test registry: tls.insecure: true, or --src-insecure / --dst-insecure',
       ],
     })
   }
@@ -266,6 +313,7 @@ export class RegistryTransport {
   /** a loopback host defaulted to plain HTTP, so it may turn out to speak TLS (see doPing) */
   private mayUpgrade: boolean
   private readonly insecure: boolean
+  private readonly clientCert: boolean
   private readonly agent: Agent
   private readonly auth: HostAuth
   private ping: Promise<void> | undefined
@@ -280,11 +328,21 @@ export class RegistryTransport {
     this._origin = `${plain ? 'http' : 'https'}://${opts.host}`
     this.mayUpgrade = plain && opts.tls?.plainHttp === undefined
     this.insecure = opts.tls?.insecure === true
+    this.clientCert = opts.tls?.cert !== undefined
     if (this.insecure && !plain) this.warnInsecure()
     this.agent = agentFor(opts)
     this.retries = opts.retries ?? 3
     this.backoffMs = opts.backoffMs ?? 200
     this.auth = new HostAuth(opts.host, opts.credentials, (url, init) => this.tokenFetch(url, init))
+  }
+
+  /**
+   * Whether a realm or redirect target is an internal IP literal (loopback, private, link-local)
+   * while the registry itself is not: a registry must not steer us, or our credentials, inside.
+   */
+  private pointsInside(target: URL): boolean {
+    const registryHost = new URL(this.origin).hostname
+    return target.hostname !== registryHost && isInternalIp(target.hostname) && !isInternalHost(registryHost)
   }
 
   /** `http://host` or `https://host`: where the API is served. */
@@ -304,6 +362,7 @@ export class RegistryTransport {
     const replayable = !(req.body && typeof req.body === 'object' && 'pipe' in req.body)
     let attempt = 0
     let reauthed = false
+    let relearned = false
     for (;;) {
       let res: RegistryResponse
       try {
@@ -318,6 +377,15 @@ export class RegistryTransport {
       }
       if (res.status < 300 || req.allow?.includes(res.status)) return res
       const text = await readText(res)
+      if (res.status === 401 && this.auth.isOpen && !relearned) {
+        // /v2/ was open but this repository is not: learn its challenge and authenticate, once
+        relearned = true
+        const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
+        if (challenge) {
+          this.auth.learn(challenge)
+          if (replayable) continue
+        }
+      }
       if (res.status === 401 && this.auth.isBearer) {
         const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
         const insufficientScope = challenge?.params.error === 'insufficient_scope'
@@ -369,7 +437,14 @@ export class RegistryTransport {
       if (authorization && sameHost) headers.authorization = authorization
       this.stats.requests++
       if (log.enabled('debug')) log.debug(`${req.method} ${url}`)
-      const res = await request(url, { method: req.method, headers, body: req.body, dispatcher: this.agent })
+      const res = await request(url, {
+        method: req.method,
+        headers,
+        body: req.body,
+        dispatcher: this.agent,
+        // undici closes the connection after a HEAD unless told otherwise: a no-op re-sync is all HEADs
+        ...(req.method === 'HEAD' && { reset: false }),
+      })
       if (log.enabled('debug')) log.debug(`${res.statusCode} ${req.method} ${url}`)
       const warning = header(res.headers, 'warning')
       if (warning) warnOnce(`${this.host}: ${warning}`)
@@ -380,7 +455,14 @@ export class RegistryTransport {
           throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: redirect without Location`)
         if (hop >= MAX_REDIRECTS)
           throw new ImgsyncError('REGISTRY_ERROR', `${this.host}: ${req.what}: too many redirects`)
-        url = new URL(location, url).toString()
+        const next = new URL(location, url)
+        if (this.pointsInside(next)) {
+          throw new ImgsyncError(
+            'REGISTRY_ERROR',
+            `${this.host}: ${req.what}: refusing a redirect to the internal address ${next.host}`,
+          )
+        }
+        url = next.toString()
         continue
       }
       return { status: res.statusCode, headers: res.headers, body: res.body, url }
@@ -431,7 +513,7 @@ export class RegistryTransport {
           if (challenge.scheme === 'basic' && !(await this.auth.credentials())?.username) {
             throw new ImgsyncError('AUTH_FAILED', `${this.host}: needs a username and password`, {
               suggestions: [
-                'add credentials for this registry (rule file, docker login, or IMGSYNC_*_USERNAME/PASSWORD)',
+                'give credentials: rule file, docker login, --src-creds-file / --dst-creds-file, or IMGSYNC_SRC_/IMGSYNC_DST_USERNAME and _PASSWORD',
               ],
             })
           }
@@ -458,6 +540,19 @@ export class RegistryTransport {
           await this.backoff(attempt++, undefined, e.message)
           continue
         }
+        if (
+          e.code === 'NETWORK' &&
+          this.origin.startsWith('https:') &&
+          !this.clientCert &&
+          /UND_ERR_SOCKET|ECONNRESET/.test(e.message)
+        ) {
+          // TLS 1.3 servers that demand a client certificate just close the connection
+          throw new ImgsyncError(
+            'TLS',
+            `${this.host}: the registry closed the TLS connection before answering; it probably requires a client certificate`,
+            { suggestions: ['give registries.<name>.tls.cert and tls.key (mutual TLS)'] },
+          )
+        }
         throw e
       }
     }
@@ -473,6 +568,12 @@ export class RegistryTransport {
       !(target.protocol === 'http:' && (this.origin.startsWith('http:') || isLoopbackHost(target.host)))
     ) {
       throw new ImgsyncError('AUTH_FAILED', `${this.host}: refusing token realm ${target.origin} (not https)`)
+    }
+    if (this.pointsInside(target)) {
+      throw new ImgsyncError(
+        'AUTH_FAILED',
+        `${this.host}: refusing token realm ${target.origin} (an internal address for a registry that is not)`,
+      )
     }
     try {
       const res = await request(url, {
