@@ -129,6 +129,11 @@ export class HostAuth {
     return this.scheme === 'bearer'
   }
 
+  /** /v2/ answered without asking for authentication (some registries ask only per repository) */
+  get isOpen(): boolean {
+    return this.scheme === 'none'
+  }
+
   private async requestToken(scopes: string[]): Promise<CachedToken> {
     const c = await this.credentials()
     const url = new URL(this.realm)
@@ -155,7 +160,7 @@ export class HostAuth {
               ? c.identityToken
                 ? 'the identity token may have expired: log in again (docker login)'
                 : 'check the username and password'
-              : 'configure credentials (rule file, docker login, or IMGSYNC_SRC_/IMGSYNC_DST_ variables)',
+              : 'give credentials: rule file, docker login, --src-creds-file / --dst-creds-file, or IMGSYNC_SRC_/IMGSYNC_DST_USERNAME and _PASSWORD',
           ],
         },
       )

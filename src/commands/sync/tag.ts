@@ -41,6 +41,12 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
       description: 'Preview without copying',
       command: '<%= config.bin %> sync tag 127.0.0.1:5000/app:1.0 127.0.0.1:5001/app --dry-run',
     },
+    {
+      description:
+        'Across accounts: source credentials from a file, target from the docker login, target behind a private CA',
+      command:
+        '<%= config.bin %> sync tag registry.a.example/team/app:1.2 registry.b.example/team/app --src-creds-file ~/.config/imgsync/a.creds --dst-ca ./corp-ca.pem',
+    },
   ]
 
   static args = {
