@@ -69,10 +69,15 @@ function asImgsyncError(err: unknown): ImgsyncError {
   const first = String(e?.message ?? err)
     .split('\n')
     .map((l) => l.trim())
-    .filter(Boolean)
+    .filter((l) => l && !/^See more help/.test(l))
   if (e?.oclif?.exit === 2 || /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(first[0] ?? '')) {
-    // oclif lists each missing argument on its own line; the first line says enough
-    return new ImgsyncError('INVALID_ARGUMENT', first[0] ?? 'invalid arguments', {
+    // "Parsing --concurrency" / "Missing 1 required arg:" say what is wrong on the next line
+    const head = first[0] ?? 'invalid arguments'
+    const line =
+      first[1] !== undefined && (/^Parsing /.test(head) || head.endsWith(':'))
+        ? `${head.replace(/\s*:?$/, ':')} ${first[1].replace(/\s+/g, ' ')}`
+        : head
+    return new ImgsyncError('INVALID_ARGUMENT', line.replace(/^The following errors? occurred:\s*/, ''), {
       suggestions: ['see --help'],
     })
   }

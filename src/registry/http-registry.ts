@@ -18,6 +18,16 @@ const TAGS_PAGE = 1000
 /** reads of a manifest body that broke off mid-way (the request itself has its own retries) */
 const MANIFEST_BODY_ATTEMPTS = 3
 
+/** A JSON answer that could not be read: cut off (NETWORK/TIMEOUT, temporary) or not JSON at all. */
+function bodyError(err: unknown, host: string, what: string): ImgsyncError {
+  if (err instanceof SyntaxError) {
+    return new ImgsyncError('REGISTRY_ERROR', `${host}: ${what}: the answer is not valid JSON`, {
+      suggestions: ['check that the host is an OCI registry (and not a proxy error page)'],
+    })
+  }
+  return errorForNetwork(err, host, what)
+}
+
 function nextLink(res: RegistryResponse): string | undefined {
   const link = responseHeader(res.headers, 'link')
   const m = link?.match(/<([^>]+)>\s*;\s*rel="?next"?/)
@@ -202,13 +212,24 @@ export class HttpRegistry implements RegistryApi {
     const tags: string[] = []
     let path: string | undefined = `/v2/${repo}/tags/list?n=${TAGS_PAGE}`
     while (path) {
-      const res: RegistryResponse = await this.transport.send({
-        method: 'GET',
-        path,
-        scopes: [pullScope(repo)],
-        what: `tags of ${repo}`,
-      })
-      const body = (await res.body.json()) as { tags?: string[] | null }
+      let res: RegistryResponse
+      let body: { tags?: string[] | null }
+      for (let attempt = 1; ; attempt++) {
+        res = await this.transport.send({
+          method: 'GET',
+          path,
+          scopes: [pullScope(repo)],
+          what: `tags of ${repo}`,
+        })
+        try {
+          body = (await res.body.json()) as { tags?: string[] | null }
+          break
+        } catch (err) {
+          // a list that broke off is asked for again, like a failed request
+          const e = bodyError(err, this.transport.host, `tags of ${repo}`)
+          if (!e.temporary || attempt >= MANIFEST_BODY_ATTEMPTS) throw e
+        }
+      }
       const page = body.tags ?? []
       tags.push(...page)
       const next = nextLink(res)
@@ -241,7 +262,9 @@ export class HttpRegistry implements RegistryApi {
         }
         throw err
       }
-      const body = (await res.body.json()) as { repositories?: string[] | null }
+      const body = (await res.body.json().catch((err: unknown) => {
+        throw bodyError(err, this.transport.host, 'catalog')
+      })) as { repositories?: string[] | null }
       repos.push(...(body.repositories ?? []))
       const next = nextLink(res)
       path = next ? new URL(next, res.url).toString() : undefined

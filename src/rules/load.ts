@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { type Document, LineCounter, parseDocument } from 'yaml'
+import { type Document, LineCounter, parseDocument, visit } from 'yaml'
 import { ImgsyncError } from '../errors.js'
 import { interpolate, type Path } from './interpolate.js'
 import {
@@ -68,7 +68,7 @@ export function parseRuleFile(
 ): LoadedRuleFile {
   const { doc, lineCounter } = parseYamlDocument(text, file, options.messagePrefix)
   // Merge keys (<<: *defaults) are handy when many rules share settings; toJS applies them.
-  const raw: unknown = doc.toJS({ maxAliasCount: 1000 })
+  const raw = toPlainData(doc, file, lineCounter, options.messagePrefix)
   const interpolated = interpolate(raw, env)
   // A field with a bad or unset variable fails once, for the variable, not again for its placeholder text.
   const unresolved = interpolated.problems.map((p) => p.path)
@@ -89,6 +89,29 @@ export function parseRuleFile(
   return { file, doc, config: result.data }
 }
 
+/** The document as plain data; a failure here (too many aliases) is a mistake in the file, not a bug. */
+function toPlainData(doc: Document, file: string, lineCounter: LineCounter, prefix?: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 1000 })
+  } catch (err) {
+    const message = `YAML error: ${(err as Error).message.replace(/^\w/, (c) => c.toLowerCase())}`
+    throw configError(file, [{ path: [], offset: 0, message }], doc, lineCounter, undefined, prefix)
+  }
+}
+
+/** An alias whose anchor is missing (`*name` with no `&name` before it): its offset, else undefined. */
+function unresolvedAlias(doc: Document): { offset: number; name: string } | undefined {
+  let found: { offset: number; name: string } | undefined
+  visit(doc, {
+    Alias(_, node) {
+      if (node.resolve(doc) !== undefined) return undefined
+      found = { offset: node.range?.[0] ?? 0, name: node.source }
+      return visit.BREAK
+    },
+  })
+  return found
+}
+
 /** The YAML document alone (no schema), with syntax errors as CONFIG_INVALID. */
 export function parseYamlDocument(
   text: string,
@@ -101,6 +124,19 @@ export function parseYamlDocument(
     throw configError(
       file,
       doc.errors.map((err) => syntaxProblem(err, doc)),
+      doc,
+      lineCounter,
+      undefined,
+      messagePrefix,
+    )
+  }
+  const alias = unresolvedAlias(doc)
+  if (alias) {
+    const message = `YAML error: alias *${alias.name} refers to no anchor`
+    const detail = `define &${alias.name} before it is used, or write the value out`
+    throw configError(
+      file,
+      [{ path: [], offset: alias.offset, message, detail }],
       doc,
       lineCounter,
       undefined,

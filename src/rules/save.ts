@@ -264,6 +264,11 @@ function rootMap(doc: Document): YAMLMap {
     throw new ImgsyncError(
       'CONFIG_INVALID',
       'the rule file is not a mapping of version, registries and rules',
+      {
+        suggestions: [
+          'start it with "version: 1", then "registries:" and "rules:" (imgsync rule list -c FILE shows every problem)',
+        ],
+      },
     )
   return doc.contents
 }
@@ -278,7 +283,11 @@ function rulesSeq(doc: Document, create: boolean): YAMLSeq | undefined {
     root.set('rules', seq)
     return seq
   }
-  throw new ImgsyncError('CONFIG_INVALID', 'rules in the rule file is not a list')
+  throw new ImgsyncError('CONFIG_INVALID', 'rules in the rule file is not a list', {
+    suggestions: [
+      'write each rule as a list item: "rules:" then "  - name: ..." (imgsync rule list -c FILE shows every problem)',
+    ],
+  })
 }
 
 function registriesMap(doc: Document): YAMLMap {
@@ -286,7 +295,11 @@ function registriesMap(doc: Document): YAMLMap {
   const registries = root.get('registries', true)
   if (isMap(registries)) return registries
   if (registries !== undefined && !(isScalar(registries) && registries.value === null)) {
-    throw new ImgsyncError('CONFIG_INVALID', 'registries in the rule file is not a mapping')
+    throw new ImgsyncError('CONFIG_INVALID', 'registries in the rule file is not a mapping', {
+      suggestions: [
+        'write each registry as NAME: { host: HOST[:PORT] } under "registries:" (imgsync rule list -c FILE shows every problem)',
+      ],
+    })
   }
   const map = doc.createNode({}) as YAMLMap
   if (registries !== undefined) root.set('registries', map)
