@@ -5,12 +5,15 @@ import type { Descriptor } from '../registry/media-types.js'
 
 /**
  * Passes a blob through while hashing and counting it. It fails the stream (so the upload is
- * aborted and never committed) when the size overruns or the digest differs at the end.
+ * aborted and never committed) when the size overruns or the digest differs at the end. The last
+ * chunk is held back until the digest is checked, so the target never receives a whole wrong blob
+ * even if it would not check `?digest=` itself.
  */
 export class VerifyStream extends Transform {
   private readonly hash: Hash
   private readonly expectedHex: string
   private seen = 0
+  private held: Buffer | undefined
 
   constructor(
     private readonly desc: Descriptor,
@@ -37,7 +40,9 @@ export class VerifyStream extends Transform {
     }
     this.hash.update(chunk)
     this.onBytes?.(chunk.length)
-    cb(null, chunk)
+    const previous = this.held
+    this.held = chunk
+    cb(null, previous)
   }
 
   override _flush(cb: TransformCallback): void {
@@ -50,7 +55,7 @@ export class VerifyStream extends Transform {
       cb(this.mismatch(`content hashing to ${hex.slice(0, 12)}…`))
       return
     }
-    cb()
+    cb(null, this.held)
   }
 
   private mismatch(what: string): ImgsyncError {

@@ -66,6 +66,22 @@ describe('VerifyStream', () => {
     expect(err.message).toContain(desc.digest.slice(0, 19))
   })
 
+  it('holds back the last chunk until the digest checks out, so a wrong blob never passes whole', async () => {
+    const bad = Buffer.from(data)
+    bad[999] = bad[999]! ^ 1
+    const passed: Buffer[] = []
+    const verify = new VerifyStream(desc)
+    const sink = new Writable({
+      write(c, _e, cb) {
+        passed.push(c)
+        cb()
+      },
+    })
+    const err = await rejection(pipeline(Readable.from(chunks(bad)), verify, sink))
+    expect(err.code).toBe('DIGEST_MISMATCH')
+    expect(Buffer.concat(passed).length).toBeLessThan(bad.length)
+  })
+
   it('rejects more bytes than declared, before passing the excess on', async () => {
     const out: Buffer[] = []
     const verify = new VerifyStream(desc)
