@@ -52,7 +52,7 @@ async function serve(config: string, records: string, extra: string[] = []): Pro
   throw new Error(`serve did not start: ${err}`)
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
     const v = await fn().catch(() => undefined)
