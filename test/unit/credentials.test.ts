@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { ImgsyncError } from '../../src/errors.js'
 import { redact } from '../../src/log.js'
 import { HostAuth, type TokenFetch } from '../../src/registry/auth.js'
 import {
@@ -16,6 +15,7 @@ import {
   readCredentialsFile,
 } from '../../src/registry/credentials.js'
 import { errorForStatus, isInternalIp, RegistryTransport } from '../../src/registry/transport.js'
+import { rejection } from '../support/rejection.js'
 
 let dir: string
 const b64 = (s: string) => Buffer.from(s).toString('base64')
@@ -24,16 +24,6 @@ async function config(name: string, content: unknown): Promise<string> {
   const file = join(dir, `${name}.json`)
   await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content))
   return file
-}
-
-async function rejection(p: Promise<unknown>): Promise<ImgsyncError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error('expected a rejection')
 }
 
 const originalPath = process.env.PATH
