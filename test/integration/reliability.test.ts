@@ -81,9 +81,13 @@ async function sync(args: string[], env: Record<string, string> = {}) {
   return { ...res, json, byTag }
 }
 
-/** The target stays consistent: every tag reaches only content that is there. */
-async function expectConsistentTarget(): Promise<void> {
-  const report = await checkGraph(dst.url)
+/**
+ * The target stays consistent: every tag of `repos` reaches only content that is there. Scoped to
+ * the test's own repositories: tests run concurrently, and distribution lists a tag a moment
+ * before its manifest link resolves, so another test's push in flight would look dangling.
+ */
+async function expectConsistentTarget(repos: string[]): Promise<void> {
+  const report = await checkGraph(dst.url, { repos })
   expect(report.tags).toBeGreaterThan(0)
   expect(report.dangling, describeDangling(report.dangling)).toEqual([])
 }
@@ -148,7 +152,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       expect(gap).toBeGreaterThanOrEqual(900)
       expect(gap).toBeLessThan(5000)
     }
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/ratelimit'])
   })
 
   it('500/502/503 bursts on HEAD, manifest GET and blob GET: retried with growing backoff', async () => {
@@ -182,7 +186,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
     const waits = gaps(blob.times)
     for (const w of waits) expect(w).toBeGreaterThanOrEqual(140)
     expect(waits[2]).toBeGreaterThan(waits[0] ?? 0)
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/burst'])
   })
 
   it('a connection reset mid-blob is retried from the start of the blob', async () => {
@@ -199,7 +203,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
     expect(res.byTag).toEqual({ a: 'synced' })
     expect([rule.injected, rule.matched]).toEqual([1, 2])
     expect((await headBlob(dst.url, 'out/reset', image.layers[0] ?? '')).exists).toBe(true)
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/reset'])
   })
 
   it('a truncated tag list, manifest and blob are each asked for again', async () => {
@@ -238,7 +242,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
     expect(list.times[1]! - list.times[0]!).toBeLessThan(1000)
     expect([blob.injected, blob.matched]).toEqual([1, 2])
     expect([manifest.injected, manifest.matched]).toEqual([1, 2])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/truncate'])
   })
 
   it('altered bytes once: DIGEST_MISMATCH is caught while streaming and the blob is fetched again', async () => {
@@ -254,7 +258,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
     expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
     expect(res.byTag).toEqual({ a: 'synced' })
     expect([rule.injected, rule.matched]).toEqual([1, 2])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/corrupt-once'])
   })
 
   it('401 as if the token expired: a fresh token is fetched once and the sync completes', async () => {
@@ -272,7 +276,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
     expect([rule.injected, rule.matched]).toEqual([1, 2])
     // the token for the repository's pull scope was fetched again after the 401
     expect(p.tokensIssued).toBeGreaterThanOrEqual(2)
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/token'])
   })
 
   it('a blob GET redirected to another host works, and Authorization stays with the registry', async () => {
@@ -302,7 +306,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
     const redirected = p.log.filter((e) => e.fault === rule.name)
     expect(redirected.every((e) => e.authorization)).toBe(true)
     for (const b of blobs) expect((await headBlob(dst.url, 'out/redirect', b)).exists).toBe(true)
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/redirect'])
   })
 })
 
@@ -327,7 +331,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     expect(res.byTag).toEqual({ a: 'synced', b: 'failed RATE_LIMITED', c: 'synced' })
     expect(rule.matched).toBe(3)
     expect((await listTags(dst.url, 'out/throttled')).sort()).toEqual(['a', 'c'])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/throttled'])
   })
 
   it('503 on every blob attempt: bounded (transport retries × 3 blob attempts), REGISTRY_ERROR', async () => {
@@ -346,7 +350,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     // (1 + IMGSYNC_RETRIES) requests per blob attempt, 3 blob attempts
     expect(rule.matched).toBe(6)
     expect(await listTags(dst.url, 'out/unavailable')).toEqual(['a'])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/unavailable'])
   })
 
   it('a reset on every attempt of one blob: NETWORK for that tag, the others sync', async () => {
@@ -368,7 +372,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     expect(res.byTag).toEqual({ b: 'failed NETWORK', c: 'synced' })
     expect(rule.matched).toBe(3)
     expect(await listTags(dst.url, 'out/reset-always')).toEqual(['c'])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/reset-always'])
   })
 
   it('altered bytes on every attempt: DIGEST_MISMATCH, and nothing of that image reaches the target', async () => {
@@ -407,7 +411,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     )
     expect(committed.filter((e) => e.query.includes(encodeURIComponent(b.layers[0] ?? '')))).toEqual([])
     expect(committed.filter((e) => e.path.includes('/manifests/'))).toHaveLength(1)
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/corrupt'])
   })
 
   it('stalled responses end with TIMEOUT (IMGSYNC_TIMEOUT=1) instead of hanging', async () => {
@@ -438,7 +442,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     expect(head.matched).toBe(2)
     expect(body.matched).toBe(3)
     expect(await listTags(dst.url, 'out/stall')).toEqual(['a'])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/stall'])
   })
 
   it('401 on every attempt: one token refresh, then AUTH_FAILED for that tag only', async () => {
@@ -459,7 +463,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     expect(res.code).toBe(1)
     expect(res.byTag).toEqual({ a: 'synced', b: 'failed AUTH_FAILED' })
     expect(rule.matched).toBe(2)
-    await expectConsistentTarget()
+    await expectConsistentTarget(['out/token-denied'])
   })
 })
 
@@ -497,7 +501,7 @@ describe.concurrent('faults on the target side', () => {
     expect(tagPush.matched).toBe(2)
     expect(gaps(tagPush.times)[0]).toBeGreaterThanOrEqual(900)
     for (const t of ['a', 'b', 'c']) expect(await listTags(dst.url, `in/push-${t}`)).toEqual([t])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['in/push-a', 'in/push-b', 'in/push-c'])
   })
 
   it('a tag push that always fails or stalls leaves no tag, and its blobs do not make the graph dangle', async () => {
@@ -525,7 +529,7 @@ describe.concurrent('faults on the target side', () => {
     expect((await headBlob(dst.url, 'in/push-fail', img('rel/push-fail', 'b').layers[0] ?? '')).exists).toBe(
       true,
     )
-    await expectConsistentTarget()
+    await expectConsistentTarget(['in/push-fail'])
   })
 
   it('faults on both sides at once (every 3rd blob GET 503, 2nd upload reset, 4th tag push 502): all six tags sync', async () => {
@@ -563,6 +567,6 @@ describe.concurrent('faults on the target side', () => {
     expect(resets.injected).toBe(1)
     expect(pushes.injected).toBe(1)
     expect((await listTags(dst.url, 'in/chaos')).sort()).toEqual(['t1', 't2', 't3', 't4', 't5', 't6'])
-    await expectConsistentTarget()
+    await expectConsistentTarget(['in/chaos'])
   })
 })
