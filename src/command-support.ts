@@ -1,6 +1,8 @@
 import { accessSync, constants } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { Flags } from '@oclif/core'
 import { blobLocationsFor } from './copy/blob-cache.js'
+import type { BlobLocations } from './copy/blob-copier.js'
 import { parsePlatform } from './copy/platforms.js'
 import { type ErrorCode, ExitCodes, exitCodeFor, ImgsyncError } from './errors.js'
 import { registerSecret } from './log.js'
@@ -190,7 +192,7 @@ export function exitCodeForTask(result: TaskResult): number {
  * SIGINT/SIGTERM abort the running task: no new items start, in-flight ones get a short grace,
  * the rest are recorded `interrupted`, and the command exits 130. A second signal exits at once.
  */
-export function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
+function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController()
   const onSignal = (name: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(ExitCodes.interrupted)
@@ -236,27 +238,49 @@ export function adhocTaskFields(
   }
 }
 
-/** Runs a task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
-export async function runTaskForCommand(
-  spec: Omit<TaskSpec, 'records' | 'listener' | 'signal'>,
-  opts: { json: boolean; verbose: boolean; recordsPath?: string },
-): Promise<TaskJson> {
+/** Per-rule lock files live beside the records file unless IMGSYNC_LOCK_DIR says otherwise. */
+export function lockDirFor(recordsPath: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.IMGSYNC_LOCK_DIR ?? join(dirname(recordsPath), 'locks')
+}
+
+export interface TaskContext {
+  records: RecordWriter
+  listener: ProgressView
+  signal: AbortSignal
+  blobLocations: BlobLocations
+  lockDir: string
+}
+
+/**
+ * What a command sets up around its tasks and tears down after: the records file, the progress
+ * view (terminal only), Ctrl-C handling and the blob-location cache.
+ */
+export async function withTaskContext<T>(
+  opts: { json: boolean; recordsPath?: string },
+  fn: (ctx: TaskContext) => Promise<T>,
+): Promise<T> {
   const records = new RecordWriter(resolveRecordsPath(opts.recordsPath))
-  const view = new ProgressView(!opts.json && process.stderr.isTTY === true)
   const signals = abortOnSignals()
-  let result: TaskResult
   try {
-    result = await runTask({
-      ...spec,
+    return await fn({
       records,
-      listener: view,
+      listener: new ProgressView(!opts.json && process.stderr.isTTY === true),
       signal: signals.signal,
       blobLocations: blobLocationsFor(records.path),
+      lockDir: lockDirFor(records.path),
     })
   } finally {
     signals.dispose()
     records.close()
   }
+}
+
+/** Runs a task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
+export async function runTaskForCommand(
+  spec: Omit<TaskSpec, 'records' | 'listener' | 'signal' | 'blobLocations'>,
+  opts: { json: boolean; verbose: boolean; recordsPath?: string },
+): Promise<TaskJson> {
+  const result = await withTaskContext(opts, (ctx) => runTask({ ...spec, ...ctx }))
   if (!opts.json) process.stderr.write(`${renderTaskSummary(result, { verbose: opts.verbose })}\n`)
   process.exitCode = exitCodeForTask(result)
   const out: TaskJson = { task: result.task, items: result.items }

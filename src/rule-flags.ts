@@ -1,10 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import { Flags } from '@oclif/core'
 import { type Document, isMap, isSeq } from 'yaml'
 import { ImgsyncError } from './errors.js'
-import { type LoadedRuleFile, parseRuleFile } from './rules/load.js'
-import type { RulePatch } from './rules/save.js'
-import { ensureRegistry } from './rules/save.js'
+import { ensureRegistry, type RulePatch } from './rules/save.js'
 import type { RuleInput, TagFilter } from './rules/schema.js'
 
 /** Flags of `rule create` and `rule update`; the names follow the rule file's keys. */
@@ -185,26 +182,4 @@ export function patchFromFlags(doc: Document, current: RuleInput, f: RuleFlagVal
   const trigger = triggerFrom(f, current.trigger)
   if (trigger) patch.trigger = trigger
   return patch
-}
-
-/** Reads the rule file for display: unset `${VAR}`s are tolerated (list/show need no secrets). */
-export async function readRuleFileForDisplay(path: string): Promise<LoadedRuleFile> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT'
-    throw new ImgsyncError(
-      'CONFIG_INVALID',
-      missing ? `no rule file at ${path}` : `cannot read rule file ${path}: ${(err as Error).message}`,
-      {
-        suggestions: [
-          missing
-            ? 'create a rule with imgsync rule create, or pass --config'
-            : 'check the path and permissions',
-        ],
-      },
-    )
-  }
-  return parseRuleFile(text, path, process.env, { allowUnsetEnv: true })
 }

@@ -1,8 +1,7 @@
 import { once } from 'node:events'
-import { dirname, join } from 'node:path'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { configFlag } from '../command-support.js'
+import { configFlag, lockDirFor } from '../command-support.js'
 import { ImgsyncError } from '../errors.js'
 import { resolveRecordsPath } from '../records/store.js'
 import { resolveConfigPath } from '../rules/load.js'
@@ -73,7 +72,7 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
     const service = await SyncService.create({
       configPath: resolveConfigPath(flags.config),
       recordsPath,
-      lockDir: process.env.IMGSYNC_LOCK_DIR ?? join(dirname(recordsPath), 'locks'),
+      lockDir: lockDirFor(recordsPath),
       concurrency: flags.concurrency,
       workers: flags.workers,
       shard: flags.shard ? parseShard(flags.shard) : undefined,

@@ -52,22 +52,23 @@ export class ReferrerFinder {
   }
 
   async hasApi(api: RegistryApi, repo: string, digest: string): Promise<boolean> {
-    if (this.noApi.has(api.name)) return false
+    return (await this.listed(api, repo, digest)) !== undefined
+  }
+
+  /** The referrers API's answer, or undefined where the registry has no such API (remembered). */
+  private async listed(api: RegistryApi, repo: string, digest: string): Promise<Descriptor[] | undefined> {
+    if (this.noApi.has(api.name)) return undefined
     const found = await api.referrers(repo, digest)
     if (found === undefined) this.noApi.add(api.name)
-    return found !== undefined
+    return found
   }
 
   async find(api: RegistryApi, repo: string, digest: string): Promise<FoundReferrers> {
-    const out: FoundReferrers = { manifests: [], cosignTags: [] }
-    if (!this.noApi.has(api.name)) {
-      const listed = await api.referrers(repo, digest)
-      if (listed !== undefined) out.manifests = listed
-      else this.noApi.add(api.name)
-    }
+    const listed = await this.listed(api, repo, digest)
+    const out: FoundReferrers = { manifests: listed ?? [], cosignTags: [] }
     const tags = await this.tags(api, repo)
     const ft = fallbackTag(digest)
-    if (this.noApi.has(api.name) && tags.has(ft)) {
+    if (listed === undefined && tags.has(ft)) {
       const index = await api.getManifest(repo, ft)
       const parsed = parseManifest(index.bytes, index.mediaType)
       if (isIndexType(parsed.mediaType)) {

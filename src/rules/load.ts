@@ -49,6 +49,7 @@ export function resolveRuleFilePath(ruleFile: string, path: string): string {
 export async function loadRuleFile(
   path: string,
   env: NodeJS.ProcessEnv = process.env,
+  options: ParseOptions = {},
 ): Promise<LoadedRuleFile> {
   let text: string
   try {
@@ -56,7 +57,7 @@ export async function loadRuleFile(
   } catch (err) {
     throw readError(path, err)
   }
-  return parseRuleFile(text, path, env)
+  return parseRuleFile(text, path, env, options)
 }
 
 /** Parses and validates rule file text (pure: no file access). Throws CONFIG_INVALID. */

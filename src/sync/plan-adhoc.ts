@@ -19,7 +19,8 @@ export function compileRegex(source: string | undefined, what: string): RegExp |
   }
 }
 
-function display(registry: string, repo: string, tagOrDigest: string): string {
+/** How items name an image in records and output: host/repo:tag, host/repo@digest, oci:PATH:tag. */
+export function display(registry: string, repo: string, tagOrDigest: string): string {
   const where = repo === '' ? registry : `${registry}/${repo}`
   return `${where}${tagOrDigest.includes(':') ? '@' : ':'}${tagOrDigest}`
 }

@@ -10,6 +10,7 @@ import type { ArtifactKind } from '../registry/media-types.js'
 import { resolveRuleFilePath } from '../rules/load.js'
 import { inShard, type Shard, selectRepositories, targetRepository } from '../rules/match.js'
 import { ARTIFACT_TYPES, type RegistryEntry, type Rule, type RuleFile } from '../rules/schema.js'
+import { display } from './plan-adhoc.js'
 import type { PruneScope } from './prune.js'
 import type { EndpointConfig, RegistryPool } from './registries.js'
 import type { Exclusion, ItemPlan, Plan, Unlisted } from './run-task.js'
@@ -68,10 +69,6 @@ export function typesFilter(rule: Rule): ArtifactKind[] | undefined {
   return ARTIFACT_TYPES.every((t) => types.includes(t)) ? undefined : [...types]
 }
 
-function display(host: string, repo: string, tag: string): string {
-  return `${host}/${repo}:${tag}`
-}
-
 /** The repositories a rule covers: an explicit list needs no catalog; a regex lists the catalog. */
 async function ruleRepositories(rule: Rule, listCatalog: () => Promise<string[]>): Promise<string[]> {
   const { namespace, repositories } = rule.source
@@ -119,7 +116,7 @@ export function planPush(
   tag: string,
 ): Plan {
   const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
-  const display_ = display(endpoints.srcCfg.host, repo, tag)
+  const shown = display(endpoints.srcCfg.host, repo, tag)
   const { latest: _ignored, ...filter } = rule.source.tags ?? {}
   const inRule = selectRepositories(rule, [repo]).length === 1
   const sel = inRule
@@ -128,7 +125,7 @@ export function planPush(
   if (sel.selected.length === 0) {
     return {
       items: [],
-      excluded: [{ source: display_, tag, reason: sel.excluded[0]?.reason ?? 'filtered' }],
+      excluded: [{ source: shown, tag, reason: sel.excluded[0]?.reason ?? 'filtered' }],
       repositories: 0,
     }
   }

@@ -142,18 +142,14 @@ export class SyncService {
       (r) =>
         r.enabled && r.trigger.type === 'auto' && fromHost(r) && inShard(push.repository, this.opts.shard),
     )
-    const loaded = this.loaded
-    const wanted = rules.filter(
-      (r) => planPush(r, loaded.config, loaded.file, this.pool, push.repository, push.tag).items.length > 0,
-    )
+    const { config, file } = this.loaded
+    // the plan is pure and cheap: made once here, to filter, and handed to the queued task
+    const wanted = rules
+      .map((rule) => ({ rule, plan: planPush(rule, config, file, this.pool, push.repository, push.tag) }))
+      .filter(({ plan }) => plan.items.length > 0)
     if (wanted.length === 0) return 'filtered'
-    for (const rule of wanted) {
-      const job = this.limit(() =>
-        this.runRule(rule, 'auto', async (r, pool) =>
-          planPush(r, loaded.config, loaded.file, pool, push.repository, push.tag),
-        ),
-      )
-      void this.track(job)
+    for (const { rule, plan } of wanted) {
+      void this.track(this.limit(() => this.runRule(rule, 'auto', async () => plan)))
     }
     this.updateQueueDepth()
     return 'queued'

@@ -3,9 +3,8 @@ import { stringify } from 'yaml'
 import { BaseCommand } from '../../base-command.js'
 import { configFlag } from '../../command-support.js'
 import { ImgsyncError } from '../../errors.js'
-import { readRuleFileForDisplay } from '../../rule-flags.js'
 import { describeRegistry, describeRule, type RegistryView, type RuleView } from '../../rules/describe.js'
-import { resolveConfigPath } from '../../rules/load.js'
+import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
 
 export default class RuleShow extends BaseCommand {
   static summary = 'Show one rule with defaults filled in, and the registries it uses (credentials hidden).'
@@ -19,7 +18,7 @@ export default class RuleShow extends BaseCommand {
   async run(): Promise<{ rule: RuleView; registries: RegistryView[] }> {
     const { args, flags } = await this.parse(RuleShow)
     const file = resolveConfigPath(flags.config)
-    const { config } = await readRuleFileForDisplay(file)
+    const { config } = await loadRuleFile(file, process.env, { allowUnsetEnv: true })
     const rule = config.rules.find((r) => r.name === args.name)
     if (!rule) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
     const used = [...new Set([rule.source.registry, rule.target.registry])]

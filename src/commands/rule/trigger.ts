@@ -1,20 +1,17 @@
-import { dirname, join } from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
 import {
-  abortOnSignals,
   configFlag,
   exitCodeForTask,
   type TaskJson,
   taskFlags,
+  withTaskContext,
 } from '../../command-support.js'
-import { blobLocationsFor } from '../../copy/blob-cache.js'
 import { ExitCodes, exitCodeFor } from '../../errors.js'
-import { RecordWriter, resolveRecordsPath } from '../../records/store.js'
 import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
 import { parseShard } from '../../rules/match.js'
 import { selectRules, triggerRules } from '../../sync/trigger.js'
-import { ProgressView, renderTaskSummary } from '../../ui/task-view.js'
+import { renderTaskSummary } from '../../ui/task-view.js'
 
 export interface TriggerJson {
   tasks: (TaskJson & { rule: string })[]
@@ -81,33 +78,21 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     const ruleFile = resolveConfigPath(flags.config)
     const { config } = await loadRuleFile(ruleFile)
     const rules = selectRules(config, names, flags.all)
-    const recordsPath = resolveRecordsPath(flags.records)
-    const records = new RecordWriter(recordsPath)
     const json = this.jsonEnabled()
-    const signals = abortOnSignals()
-    const runs = await (async () => {
-      try {
-        return await triggerRules({
-          ruleFile,
-          config,
-          rules,
-          trigger: 'manual',
-          dryRun: flags['dry-run'],
-          concurrency: flags.concurrency,
-          shard,
-          records,
-          lockDir: process.env.IMGSYNC_LOCK_DIR ?? join(dirname(recordsPath), 'locks'),
-          waitMs: flags.wait * 1000,
-          maxDelete: flags['max-delete'],
-          listener: new ProgressView(!json && process.stderr.isTTY === true),
-          signal: signals.signal,
-          blobLocations: blobLocationsFor(recordsPath),
-        })
-      } finally {
-        signals.dispose()
-        records.close()
-      }
-    })()
+    const runs = await withTaskContext({ json, recordsPath: flags.records }, (ctx) =>
+      triggerRules({
+        ...ctx,
+        ruleFile,
+        config,
+        rules,
+        trigger: 'manual',
+        dryRun: flags['dry-run'],
+        concurrency: flags.concurrency,
+        shard,
+        waitMs: flags.wait * 1000,
+        maxDelete: flags['max-delete'],
+      }),
+    )
 
     const out: TriggerJson = { tasks: [], errors: [] }
     const codes: number[] = []
