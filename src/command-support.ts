@@ -4,6 +4,7 @@ import { Flags } from '@oclif/core'
 import { blobLocationsFor } from './copy/blob-cache.js'
 import type { BlobLocations } from './copy/blob-copier.js'
 import { parsePlatform } from './copy/platforms.js'
+import { type TargetTags, targetTagsFor } from './copy/tag-cache.js'
 import { type ErrorCode, ExitCodes, exitCodeFor, ImgsyncError } from './errors.js'
 import { registerSecret } from './log.js'
 import { RecordWriter, resolveRecordsPath } from './records/store.js'
@@ -36,6 +37,10 @@ export const taskFlags = {
     default: 8,
     min: 1,
     max: 64,
+  }),
+  'full-check': Flags.boolean({
+    summary:
+      'Ask the target for every tag instead of trusting tags this machine pushed or checked in the last 24 h (IMGSYNC_TAG_CACHE_TTL).',
   }),
   records: Flags.string({
     summary: 'Records file to append to (default $IMGSYNC_RECORDS or ~/.local/state/imgsync/records.jsonl).',
@@ -248,6 +253,7 @@ export interface TaskContext {
   listener: ProgressView
   signal: AbortSignal
   blobLocations: BlobLocations
+  targetTags: TargetTags
   lockDir: string
 }
 
@@ -256,7 +262,7 @@ export interface TaskContext {
  * view (terminal only), Ctrl-C handling and the blob-location cache.
  */
 export async function withTaskContext<T>(
-  opts: { json: boolean; recordsPath?: string },
+  opts: { json: boolean; recordsPath?: string; fullCheck?: boolean },
   fn: (ctx: TaskContext) => Promise<T>,
 ): Promise<T> {
   const records = new RecordWriter(resolveRecordsPath(opts.recordsPath))
@@ -267,6 +273,7 @@ export async function withTaskContext<T>(
       listener: new ProgressView(!opts.json && process.stderr.isTTY === true),
       signal: signals.signal,
       blobLocations: blobLocationsFor(records.path),
+      targetTags: targetTagsFor(records.path, { fullCheck: opts.fullCheck }),
       lockDir: lockDirFor(records.path),
     })
   } finally {
@@ -277,8 +284,8 @@ export async function withTaskContext<T>(
 
 /** Runs a task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
 export async function runTaskForCommand(
-  spec: Omit<TaskSpec, 'records' | 'listener' | 'signal' | 'blobLocations'>,
-  opts: { json: boolean; verbose: boolean; recordsPath?: string },
+  spec: Omit<TaskSpec, 'records' | 'listener' | 'signal' | 'blobLocations' | 'targetTags'>,
+  opts: { json: boolean; verbose: boolean; recordsPath?: string; fullCheck?: boolean },
 ): Promise<TaskJson> {
   const result = await withTaskContext(opts, (ctx) => runTask({ ...spec, ...ctx }))
   if (!opts.json) process.stderr.write(`${renderTaskSummary(result, { verbose: opts.verbose })}\n`)

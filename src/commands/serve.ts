@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { configFlag, lockDirFor } from '../command-support.js'
+import { configFlag, lockDirFor, taskFlags } from '../command-support.js'
 import { ImgsyncError } from '../errors.js'
 import { resolveRecordsPath } from '../records/store.js'
 import { resolveConfigPath } from '../rules/load.js'
@@ -49,6 +49,7 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
       summary: 'At start, run every enabled auto rule once for images that already exist.',
     }),
     records: Flags.string({ summary: 'Records file to append to.', helpValue: 'FILE' }),
+    'full-check': taskFlags['full-check'],
     concurrency: Flags.integer({ summary: 'Images in flight within one task.', default: 8, min: 1, max: 64 }),
     workers: Flags.integer({
       summary: 'Tasks (schedules, push events) running at once.',
@@ -76,6 +77,7 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
       concurrency: flags.concurrency,
       workers: flags.workers,
       shard: flags.shard ? parseShard(flags.shard) : undefined,
+      fullCheck: flags['full-check'],
       webhookToken: process.env.IMGSYNC_WEBHOOK_TOKEN,
       metrics,
       say,

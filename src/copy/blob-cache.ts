@@ -1,6 +1,6 @@
-import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { type BlobLocations, MemoryBlobLocations } from './blob-copier.js'
+import { TsvLog } from './tsv-log.js'
 
 /**
  * The cache beside the records file, or where IMGSYNC_BLOB_CACHE points; IMGSYNC_BLOB_CACHE=off
@@ -22,22 +22,11 @@ const MAX_ENTRIES = 200_000
  */
 export class FileBlobLocations implements BlobLocations {
   private readonly map = new Map<string, string[]>()
-  private pending: string[] = []
-  private lines = 0
+  private readonly log: TsvLog
 
-  constructor(private readonly path: string) {
-    let text = ''
-    try {
-      text = readFileSync(path, 'utf8')
-    } catch {
-      // no cache yet
-    }
-    for (const line of text.split('\n')) {
-      const [registry, digest, repo] = line.split('\t')
-      if (!registry || !digest || !repo) continue
-      this.remember(registry, digest, repo)
-      this.lines++
-    }
+  constructor(path: string) {
+    this.log = new TsvLog(path, MAX_ENTRIES)
+    this.log.load(3, ([registry, digest, repo]) => this.remember(registry!, digest!, repo!))
   }
 
   find(registry: string, digest: string, exceptRepo: string): string | undefined {
@@ -45,29 +34,16 @@ export class FileBlobLocations implements BlobLocations {
   }
 
   add(registry: string, repo: string, digest: string): void {
-    if (this.remember(registry, digest, repo)) this.pending.push(`${registry}\t${digest}\t${repo}\n`)
+    if (this.remember(registry, digest, repo)) this.log.add([registry, digest, repo])
   }
 
   /** Appends what this run learnt (one write); compacts an oversized file. Never fails a sync. */
   flush(): void {
-    if (this.pending.length === 0) return
-    try {
-      mkdirSync(dirname(this.path), { recursive: true })
-      this.lines += this.pending.length
-      if (this.lines > 2 * MAX_ENTRIES) {
-        const all: string[] = []
-        for (const [key, repos] of this.map) for (const repo of repos) all.push(`${key}\t${repo}\n`)
-        const kept = all.slice(-MAX_ENTRIES)
-        writeFileSync(`${this.path}.tmp`, kept.join(''), { mode: 0o600 })
-        renameSync(`${this.path}.tmp`, this.path)
-        this.lines = kept.length
-      } else {
-        appendFileSync(this.path, this.pending.join(''), { mode: 0o600 })
-      }
-    } catch {
-      // a cache that cannot be written only costs speed
-    }
-    this.pending = []
+    this.log.flush(() => {
+      const all: string[][] = []
+      for (const [key, repos] of this.map) for (const repo of repos) all.push([...key.split('\t'), repo])
+      return all
+    })
   }
 
   private remember(registry: string, digest: string, repo: string): boolean {

@@ -1,5 +1,5 @@
 import { ImgsyncError } from '../errors.js'
-import type { Manifest, RegistryApi } from '../registry/api.js'
+import type { Manifest, ManifestInfo, RegistryApi } from '../registry/api.js'
 import { sha256Digest } from '../registry/digest.js'
 import {
   type ArtifactKind,
@@ -15,6 +15,7 @@ import {
 import { type BlobCopier, type BlobStats, emptyBlobStats } from './blob-copier.js'
 import { filterIndex } from './platforms.js'
 import { type ReferrerFinder, updateFallbackIndex } from './referrers.js'
+import type { TargetTags } from './tag-cache.js'
 
 export interface CopyRequest {
   src: RegistryApi
@@ -56,6 +57,8 @@ export interface CopyOutcome {
 export interface CopyDeps {
   blobs: BlobCopier
   referrers: ReferrerFinder
+  /** digests of target tags from earlier runs (default: ask the target every time) */
+  targetTags?: TargetTags
 }
 
 function short(digest: string): string {
@@ -70,6 +73,9 @@ function short(digest: string): string {
 export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyOutcome> {
   const { src, srcRepo, srcRef, dst, dstRepo, dstTag } = req
   const blobs = emptyBlobStats()
+  // the target tag is looked up while the source is asked (a `types` filter may make it unneeded)
+  const targetTag = dstTag && !req.types ? lookUpTargetTag(req, dstTag, deps) : undefined
+  targetTag?.catch(() => {}) // awaited below; a failing source must not leave it unhandled
   const srcInfo = await src.headManifest(srcRepo, srcRef)
   if (!srcInfo) {
     throw new ImgsyncError(
@@ -121,9 +127,16 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   const sourceDigest = want === srcInfo.digest ? undefined : srcInfo.digest
 
   const walker = new GraphCopy(req, deps, blobs)
-  const existing = await dst.headManifest(dstRepo, dstTag ?? want)
+  let existing: TargetTagInfo = dstTag
+    ? await (targetTag ?? lookUpTargetTag(req, dstTag, deps))
+    : await dst.headManifest(dstRepo, want)
+  // a remembered digest is only trusted to confirm a match; anything else is asked for
+  if (existing?.remembered && existing.digest !== want) existing = await dst.headManifest(dstRepo, dstTag!)
   if (existing && existing.digest === want) {
-    const out = outcome('skipped', want, srcInfo.mediaType, 'same digest')
+    if (dstTag && !existing.remembered && !req.dryRun)
+      deps.targetTags?.remember(dst.name, dstRepo, dstTag, want)
+    const reason = existing.remembered ? 'same digest (checked earlier)' : 'same digest'
+    const out = outcome('skipped', want, srcInfo.mediaType, reason)
     if (req.referrers && !req.dryRun) out.referrers = await walker.copyReferrers(srcInfo.digest, new Set())
     return { ...out, ...(sourceDigest && { sourceDigest }) }
   }
@@ -152,7 +165,10 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
       `${dst.name}: stored ${dstRepo} as ${short(pushed.digest)}…, expected ${short(want)}…`,
     )
   }
-  if (dstTag) deps.referrers.noteTag(dst, dstRepo, dstTag)
+  if (dstTag) {
+    deps.referrers.noteTag(dst, dstRepo, dstTag)
+    deps.targetTags?.remember(dst.name, dstRepo, dstTag, want)
+  }
   const referrers = req.referrers ? await walker.copyReferrers(srcInfo.digest, new Set()) : 0
   return {
     status: 'synced',
@@ -164,6 +180,22 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
     referrers,
     ...(sourceDigest && { sourceDigest }),
   }
+}
+
+type TargetTagInfo = (ManifestInfo & { remembered?: true }) | undefined
+
+/**
+ * What the target tag points at: the digest remembered from an earlier push or check when that is
+ * recent and the tag is still in the target's tag list (one list per repository per task), else a
+ * HEAD.
+ */
+async function lookUpTargetTag(req: CopyRequest, tag: string, deps: CopyDeps): Promise<TargetTagInfo> {
+  const { dst, dstRepo } = req
+  const digest = deps.targetTags?.known(dst.name, dstRepo, tag)
+  if (digest && (await deps.referrers.listedTags(dst, dstRepo))?.has(tag)) {
+    return { digest, mediaType: '', size: 0, remembered: true }
+  }
+  return dst.headManifest(dstRepo, tag)
 }
 
 async function fetchManifest(src: RegistryApi, repo: string, digest: string) {

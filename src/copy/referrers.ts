@@ -30,7 +30,7 @@ export interface FoundReferrers {
 /**
  * Per-task discovery with caches: whether a registry has the referrers API (a 404 means it does
  * not, per the distribution spec, so later lookups go straight to tags), and each repository's
- * tag list, so a no-op re-sync costs no extra request per image.
+ * tag list (source and target), so a no-op re-sync costs no extra request per image.
  */
 export class ReferrerFinder {
   private readonly noApi = new Set<string>()
@@ -46,9 +46,23 @@ export class ReferrerFinder {
     return tags
   }
 
+  /** The repository's tags, or undefined when they cannot be listed (e.g. it does not exist yet). */
+  listedTags(api: RegistryApi, repo: string): Promise<Set<string> | undefined> {
+    return this.tags(api, repo).catch(() => undefined)
+  }
+
+  /** Hands over a tag list the planner already fetched, so it is not asked for again. */
+  seed(api: RegistryApi, repo: string, tags: string[]): void {
+    const key = `${api.name}\n${repo}`
+    if (!this.tagLists.has(key)) this.tagLists.set(key, Promise.resolve(new Set(tags)))
+  }
+
   /** Records a tag this task pushed, so later lookups in the same task see it. */
   noteTag(api: RegistryApi, repo: string, tag: string): void {
-    this.tagLists.get(`${api.name}\n${repo}`)?.then((t) => t.add(tag))
+    this.tagLists.get(`${api.name}\n${repo}`)?.then(
+      (t) => t.add(tag),
+      () => {}, // a repository that could not be listed gets listed again by nobody: nothing to note
+    )
   }
 
   async hasApi(api: RegistryApi, repo: string, digest: string): Promise<boolean> {

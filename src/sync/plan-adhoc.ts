@@ -147,5 +147,11 @@ export async function planRepo(
       filter: prune.filter,
     },
   ]
-  return { items, excluded: ex, repositories: 1, ...(scopes && { prune: scopes }) }
+  return {
+    items,
+    excluded: ex,
+    repositories: 1,
+    listed: [{ api: srcApi, repo: src.repository, tags }],
+    ...(scopes && { prune: scopes }),
+  }
 }

@@ -13,7 +13,7 @@ import { ARTIFACT_TYPES, type RegistryEntry, type Rule, type RuleFile } from '..
 import { display } from './plan-adhoc.js'
 import type { PruneScope } from './prune.js'
 import type { EndpointConfig, RegistryPool } from './registries.js'
-import type { Exclusion, ItemPlan, Plan, Unlisted } from './run-task.js'
+import type { Exclusion, ItemPlan, ListedTags, Plan, Unlisted } from './run-task.js'
 import { selectSyncTags } from './select-tags.js'
 
 /** How to reach a named registry of the rule file; relative CA paths are relative to the file. */
@@ -157,6 +157,7 @@ export async function planRule(
   const excluded: Exclusion[] = []
   const unlisted: Unlisted[] = []
   const prune: PruneScope[] = []
+  const listed: ListedTags[] = []
   await Promise.all(
     repos.map((repo) =>
       limit(async () => {
@@ -173,6 +174,7 @@ export async function planRule(
           })
           return
         }
+        listed.push({ api: src, repo, tags })
         const sel = selectSyncTags(rule.source.tags, tags)
         if (rule.prune) {
           prune.push({
@@ -191,5 +193,5 @@ export async function planRule(
     ),
   )
   items.sort((a, b) => a.source.localeCompare(b.source))
-  return { items, excluded, unlisted, repositories: repos.length, ...(rule.prune && { prune }) }
+  return { items, excluded, unlisted, listed, repositories: repos.length, ...(rule.prune && { prune }) }
 }

@@ -3,6 +3,7 @@ import pLimit from 'p-limit'
 import { BlobCopier, type BlobLocations, MemoryBlobLocations } from '../copy/blob-copier.js'
 import { copyImage } from '../copy/copy-image.js'
 import { ReferrerFinder } from '../copy/referrers.js'
+import type { TargetTags } from '../copy/tag-cache.js'
 import { type ImgsyncError, toImgsyncError } from '../errors.js'
 import type { RecordWriter } from '../records/store.js'
 import type { ItemRecord, TaskRecord, TaskStatus, TriggerType } from '../records/types.js'
@@ -41,10 +42,18 @@ export interface Unlisted {
   error: ImgsyncError
 }
 
+/** A source repository's tags as the planner listed them (the copy engine reuses the list). */
+export interface ListedTags {
+  api: RegistryApi
+  repo: string
+  tags: string[]
+}
+
 export interface Plan {
   items: ItemPlan[]
   excluded: Exclusion[]
   unlisted?: Unlisted[]
+  listed?: ListedTags[]
   /** target repositories to prune after copying (opt-in) */
   prune?: PruneScope[]
   repositories: number
@@ -84,6 +93,8 @@ export interface TaskSpec {
   /** prune deletes at most this many tags per task, else fails with PRUNE_LIMIT (default 10) */
   maxDelete?: number
   blobLocations?: BlobLocations
+  /** target tag digests remembered across runs (default: none, every target tag is asked for) */
+  targetTags?: TargetTags
 }
 
 export interface TaskResult {
@@ -145,6 +156,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     }
     task.durationMs = Date.now() - started
     spec.blobLocations?.flush?.()
+    spec.targetTags?.flush?.()
     spec.records.append(task)
     spec.listener?.taskDone?.(task)
     return { task, items, excluded }
@@ -197,6 +209,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
 
   const limit = pLimit(Math.max(1, spec.concurrency))
   const referrers = new ReferrerFinder()
+  for (const l of plan.listed ?? []) referrers.seed(l.api, l.repo, l.tags)
   const blobs = new BlobCopier(
     pLimit(Math.max(1, spec.concurrency)),
     spec.blobLocations ?? new MemoryBlobLocations(),
@@ -243,7 +256,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
           referrers: spec.referrers ?? true,
           platforms: spec.platforms,
         },
-        { blobs, referrers },
+        { blobs, referrers, targetTags: spec.targetTags },
       )
       return {
         ...base,

@@ -1,5 +1,6 @@
 import type { BlobLocations } from '../copy/blob-copier.js'
 import { parsePlatform } from '../copy/platforms.js'
+import type { TargetTags } from '../copy/tag-cache.js'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
 import type { RecordWriter } from '../records/store.js'
 import type { TriggerType } from '../records/types.js'
@@ -56,6 +57,8 @@ export interface TriggerOptions {
   pool?: RegistryPool
   /** where target blob locations are remembered across runs (default: in memory) */
   blobLocations?: BlobLocations
+  /** target tag digests remembered across runs (default: none) */
+  targetTags?: TargetTags
   /** replaces the rule's own plan (serve uses it to sync just a pushed tag) */
   plan?: (rule: Rule, pool: RegistryPool) => Promise<Plan>
 }
@@ -94,6 +97,7 @@ export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
           }),
         records: opts.records,
         blobLocations: opts.blobLocations,
+        targetTags: opts.targetTags,
         maxDelete: opts.maxDelete,
         listener: opts.listener,
         signal: opts.signal,

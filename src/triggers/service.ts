@@ -2,6 +2,7 @@ import { Cron } from 'croner'
 import pLimit from 'p-limit'
 import { blobLocationsFor } from '../copy/blob-cache.js'
 import type { BlobLocations } from '../copy/blob-copier.js'
+import { type TargetTags, targetTagsFor } from '../copy/tag-cache.js'
 import { toImgsyncError } from '../errors.js'
 import { RecordWriter } from '../records/store.js'
 import type { TriggerType } from '../records/types.js'
@@ -23,6 +24,8 @@ export interface ServeOptions {
   /** tasks (push events, schedules) running at once */
   workers: number
   shard?: Shard
+  /** ask the target for every tag, trusting no remembered digest */
+  fullCheck?: boolean
   /** IMGSYNC_WEBHOOK_TOKEN; wins over the rule file's serve.webhookToken */
   webhookToken?: string
   metrics: ServeMetrics
@@ -49,6 +52,7 @@ export class SyncService {
   private readonly running = new Set<Promise<unknown>>()
   private readonly records: RecordWriter
   private readonly blobLocations: BlobLocations
+  private readonly targetTags: TargetTags
   private stopping = false
 
   private constructor(
@@ -59,6 +63,7 @@ export class SyncService {
     this.limit = pLimit(Math.max(1, opts.workers))
     this.records = new RecordWriter(opts.recordsPath)
     this.blobLocations = blobLocationsFor(opts.recordsPath)
+    this.targetTags = targetTagsFor(opts.recordsPath, { fullCheck: opts.fullCheck })
   }
 
   static async create(opts: ServeOptions): Promise<SyncService> {
@@ -169,6 +174,7 @@ export class SyncService {
         shard: this.opts.shard,
         records: this.records,
         blobLocations: this.blobLocations,
+        targetTags: this.targetTags,
         lockDir: this.opts.lockDir,
         waitMs: trigger === 'auto' ? AUTO_LOCK_WAIT_MS : 0,
         listener: this.opts.metrics.listener(),

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
-import { FIXTURE_KINDS, type Fixture, getManifest, pushFixtureSet } from '../harness/fixtures.js'
+import {
+  FIXTURE_KINDS,
+  type Fixture,
+  getManifest,
+  pushFixtureSet,
+  pushManifest,
+} from '../harness/fixtures.js'
 import {
   countBlobGets,
   countBlobMounts,
@@ -261,6 +267,74 @@ describe('sync tag', () => {
       },
     )
     expect(JSON.parse(check.stdout).items[0].status).toBe('planned')
+  })
+})
+
+describe('remembered target tags', () => {
+  const tagHeads = (log: { method: string; path: string }[], repo: string) =>
+    log.filter((e) => e.method === 'HEAD' && /\/manifests\/v[12]$/.test(e.path) && e.path.includes(repo))
+      .length
+  const since = async (n: number) => (await dst.requests()).slice(n)
+
+  it('a no-op re-sync lists the target repository instead of asking for each tag; --full-check asks', async () => {
+    const target = `${dst.host}/remember/oci-image`
+    const args = ['sync', 'repo', `${src.host}/oci-image`, target]
+    expect((await syncJson(args)).json.task.synced).toBe(2)
+
+    let n = (await dst.requests()).length
+    const again = await syncJson(args)
+    const rows = again.json.items.map((i) => [i.tag, i.status, (i as { reason?: string }).reason])
+    expect(rows.sort()).toEqual([
+      ['v1', 'skipped', 'same digest (checked earlier)'],
+      ['v2', 'skipped', 'same digest (checked earlier)'],
+    ])
+    let log = await since(n)
+    expect(tagHeads(log, 'remember/oci-image')).toBe(0)
+    expect(
+      log.filter((e) => e.method === 'GET' && e.path.endsWith('/remember/oci-image/tags/list')),
+    ).toHaveLength(1)
+
+    n = (await dst.requests()).length
+    const full = await syncJson([...args, '--full-check'])
+    expect(full.json.items.every((i) => (i as { reason?: string }).reason === 'same digest')).toBe(true)
+    log = await since(n)
+    expect(tagHeads(log, 'remember/oci-image')).toBe(2)
+  })
+
+  it('another writer re-pointing a listed tag is trusted within the window and found by --full-check; a deleted tag comes back', async () => {
+    const v1 = fixtures.find((f) => f.repo === 'oci-image' && f.tag === 'v1')!
+    const v2 = fixtures.find((f) => f.repo === 'oci-image' && f.tag === 'v2')!
+    const repo = 'remember/moved'
+    const args = ['sync', 'repo', `${src.host}/oci-image`, `${dst.host}/${repo}`]
+    expect((await syncJson(args)).json.task.synced).toBe(2)
+    // another writer points v1 at v2's image
+    const m = await getManifest(dst.url, repo, v2.digest)
+    await pushManifest(dst.url, repo, 'v1', m.bytes, m.mediaType)
+
+    const trusted = await syncJson(args)
+    expect(trusted.json.items.find((i) => i.tag === 'v1')!.status).toBe('skipped')
+    const full = await syncJson([...args, '--full-check'])
+    expect(full.code).toBe(1)
+    expect(full.json.items.find((i) => i.tag === 'v1')).toMatchObject({
+      status: 'failed',
+      code: 'IMAGE_EXISTS',
+    })
+
+    // deleting v2's manifest removes both tags: they are no longer listed, so both are copied again
+    const del = await fetch(`${dst.url}/v2/${repo}/manifests/${v2.digest}`, { method: 'DELETE' })
+    expect(del.status).toBe(202)
+    const back = await syncJson(args)
+    expect(back.code).toBe(0)
+    expect(back.json.task.synced).toBe(2)
+    expect(sha256Digest(await skopeoInspectRaw(`${dst.host}/${repo}:v1`))).toBe(v1.digest)
+  })
+
+  it('IMGSYNC_TAG_CACHE=off remembers nothing', async () => {
+    const args = ['sync', 'tag', `${src.host}/oci-image:v1`, `${dst.host}/remember/off:v1`]
+    const env = { IMGSYNC_TAG_CACHE: 'off' }
+    expect((await syncJson(args, env)).json.task.synced).toBe(1)
+    const again = await syncJson(args, env)
+    expect((again.json.items[0] as { reason?: string }).reason).toBe('same digest')
   })
 })
 

@@ -67,6 +67,7 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     }),
     'dry-run': taskFlags['dry-run'],
     concurrency: taskFlags.concurrency,
+    'full-check': taskFlags['full-check'],
     records: taskFlags.records,
     verbose: taskFlags.verbose,
   }
@@ -79,19 +80,21 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     const { config } = await loadRuleFile(ruleFile)
     const rules = selectRules(config, names, flags.all)
     const json = this.jsonEnabled()
-    const runs = await withTaskContext({ json, recordsPath: flags.records }, (ctx) =>
-      triggerRules({
-        ...ctx,
-        ruleFile,
-        config,
-        rules,
-        trigger: 'manual',
-        dryRun: flags['dry-run'],
-        concurrency: flags.concurrency,
-        shard,
-        waitMs: flags.wait * 1000,
-        maxDelete: flags['max-delete'],
-      }),
+    const runs = await withTaskContext(
+      { json, recordsPath: flags.records, fullCheck: flags['full-check'] },
+      (ctx) =>
+        triggerRules({
+          ...ctx,
+          ruleFile,
+          config,
+          rules,
+          trigger: 'manual',
+          dryRun: flags['dry-run'],
+          concurrency: flags.concurrency,
+          shard,
+          waitMs: flags.wait * 1000,
+          maxDelete: flags['max-delete'],
+        }),
     )
 
     const out: TriggerJson = { tasks: [], errors: [] }

@@ -88,7 +88,12 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
           ),
         maxDelete: flags['max-delete'],
       },
-      { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },
+      {
+        json: this.jsonEnabled(),
+        verbose: flags.verbose,
+        recordsPath: flags.records,
+        fullCheck: flags['full-check'],
+      },
     )
   }
 }

@@ -85,7 +85,12 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
         ...adhocTaskFields(args, flags),
         plan: async () => planTags(parsed, srcApi, dstApi),
       },
-      { json: this.jsonEnabled(), verbose: flags.verbose, recordsPath: flags.records },
+      {
+        json: this.jsonEnabled(),
+        verbose: flags.verbose,
+        recordsPath: flags.records,
+        fullCheck: flags['full-check'],
+      },
     )
   }
 }

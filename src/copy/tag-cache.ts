@@ -1,0 +1,96 @@
+import { dirname, join } from 'node:path'
+import { TsvLog } from './tsv-log.js'
+
+/**
+ * What this machine last saw each target tag point at. A no-op re-sync then needs one tag list per
+ * target repository instead of a HEAD per tag: a tag still listed there, whose remembered digest is
+ * the source's and was checked within the trust window, is taken as up to date. What the cache
+ * cannot see is another writer re-pointing a listed tag; such a change is found at the first run
+ * after the window (default 24 h), or at once with --full-check.
+ */
+export interface TargetTags {
+  /** the digest `tag` held when last pushed or checked, if that is recent enough to trust */
+  known(registry: string, repo: string, tag: string): string | undefined
+  /** records that `tag` was just pushed or checked to hold `digest` */
+  remember(registry: string, repo: string, tag: string, digest: string): void
+  /** persists what was remembered; called when a task ends */
+  flush?(): void
+}
+
+/** Trusts nothing: every target tag is asked for (--full-check, IMGSYNC_TAG_CACHE=off). */
+export const NO_TARGET_TAGS: TargetTags = {
+  known: () => undefined,
+  remember: () => {},
+}
+
+const DAY_SECONDS = 24 * 60 * 60
+/** Rows kept; past twice this the file is rewritten with the newest ones. */
+const MAX_ROWS = 200_000
+
+/**
+ * The cache beside the records file, or where IMGSYNC_TAG_CACHE points; IMGSYNC_TAG_CACHE=off or a
+ * full check trusts nothing. IMGSYNC_TAG_CACHE_TTL (seconds) sets the trust window.
+ */
+export function targetTagsFor(
+  recordsPath: string,
+  opts: { fullCheck?: boolean } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): TargetTags {
+  const setting = env.IMGSYNC_TAG_CACHE
+  if (opts.fullCheck || setting === 'off') return NO_TARGET_TAGS
+  const ttl = Number(env.IMGSYNC_TAG_CACHE_TTL)
+  return new FileTargetTags(
+    setting || join(dirname(recordsPath), 'target-tags.tsv'),
+    Number.isFinite(ttl) && ttl >= 0 ? ttl : DAY_SECONDS,
+  )
+}
+
+interface Seen {
+  digest: string
+  /** unix seconds of the push or check */
+  at: number
+}
+
+export class FileTargetTags implements TargetTags {
+  private readonly map = new Map<string, Seen>()
+  private readonly log: TsvLog
+
+  constructor(
+    path: string,
+    private readonly ttlSeconds: number,
+    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+  ) {
+    this.log = new TsvLog(path, MAX_ROWS)
+    this.log.load(5, ([registry, repo, tag, digest, at]) => {
+      const seconds = Number(at)
+      if (Number.isInteger(seconds)) this.set(key(registry!, repo!, tag!), { digest: digest!, at: seconds })
+    })
+  }
+
+  known(registry: string, repo: string, tag: string): string | undefined {
+    const seen = this.map.get(key(registry, repo, tag))
+    if (!seen) return undefined
+    const age = this.now() - seen.at
+    return age >= 0 && age < this.ttlSeconds ? seen.digest : undefined
+  }
+
+  remember(registry: string, repo: string, tag: string, digest: string): void {
+    const at = this.now()
+    this.set(key(registry, repo, tag), { digest, at })
+    this.log.add([registry, repo, tag, digest, String(at)])
+  }
+
+  flush(): void {
+    this.log.flush(() => [...this.map].map(([k, seen]) => [...k.split('\t'), seen.digest, String(seen.at)]))
+  }
+
+  /** newest last, so compaction keeps the most recent rows */
+  private set(k: string, seen: Seen): void {
+    this.map.delete(k)
+    this.map.set(k, seen)
+  }
+}
+
+function key(registry: string, repo: string, tag: string): string {
+  return `${registry}\t${repo}\t${tag}`
+}
