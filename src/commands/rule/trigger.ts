@@ -38,6 +38,10 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
       command: '<%= config.bin %> rule trigger app-to-bj --dry-run',
     },
     { description: 'Worker 2 of 4', command: '<%= config.bin %> rule trigger --all --shard 2/4' },
+    {
+      description: 'Ask the target for every tag (e.g. after someone else changed target tags)',
+      command: '<%= config.bin %> rule trigger app-to-bj --full-check',
+    },
   ]
 
   static strict = false
