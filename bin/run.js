@@ -7,6 +7,7 @@ if (process.argv.length === 3 && process.argv[2] === '--version') {
     `${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-${process.version}\n`,
   )
 } else {
-  const { execute } = await import('@oclif/core')
+  // the bundled @oclif/core that the commands share (see scripts/build.js)
+  const { execute } = await import('../dist/oclif.js')
   await execute({ dir: import.meta.url })
 }

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Agent, type Dispatcher, request } from 'undici'
 import { ImgsyncError, isImgsyncError } from '../errors.js'
 import { log, warnOnce } from '../log.js'
 import { type CredentialSource, HostAuth } from './auth.js'
 import { parseChallenges, pickChallenge } from './challenge.js'
 import { isLoopbackHost } from './reference.js'
+import { Agent, type Dispatcher, request } from './undici.js'
 
 export interface TlsOptions {
   /** PEM file of the CA that signed the registry's certificate */
