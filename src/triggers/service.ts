@@ -14,6 +14,7 @@ import { RegistryPool } from '../sync/registries.js'
 import { type RuleRun, triggerRules } from '../sync/trigger.js'
 import type { ParsedEvents, PushEvent } from './events.js'
 import type { ServeMetrics } from './metrics.js'
+import { whenPushVisible } from './push-visible.js'
 
 export interface ServeOptions {
   configPath: string
@@ -154,7 +155,7 @@ export class SyncService {
       .filter(({ plan }) => plan.items.length > 0)
     if (wanted.length === 0) return 'filtered'
     for (const { rule, plan } of wanted) {
-      void this.track(this.limit(() => this.runRule(rule, 'auto', async () => plan)))
+      void this.track(this.limit(() => this.runRule(rule, 'auto', () => whenPushVisible(plan, push.digest))))
     }
     this.updateQueueDepth()
     return 'queued'
