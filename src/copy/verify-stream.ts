@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { ImgsyncError } from '../errors.js'
+import { BLOB_STREAM_BUFFER } from '../registry/api.js'
 import type { Descriptor } from '../registry/media-types.js'
 
 /**
@@ -19,7 +20,8 @@ export class VerifyStream extends Transform {
     private readonly desc: Descriptor,
     private readonly onBytes?: (n: number) => void,
   ) {
-    super()
+    // a few of undici's 64 KiB chunks may wait here: fewer pause/resume turns per blob than 16 KiB
+    super({ highWaterMark: BLOB_STREAM_BUFFER })
     const [alg, hex] = desc.digest.split(':')
     if ((alg !== 'sha256' && alg !== 'sha512') || !hex) {
       throw new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `unsupported digest algorithm in ${desc.digest}`)

@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream'
 import type { Descriptor } from './media-types.js'
 
+/** Bytes a blob stream may buffer per stage (per blob in flight): room for a few 64 KiB chunks. */
+export const BLOB_STREAM_BUFFER = 256 * 1024
+
 export interface ManifestInfo {
   digest: string
   mediaType: string

@@ -1,6 +1,13 @@
 import { PassThrough, type Readable } from 'node:stream'
 import { ImgsyncError } from '../errors.js'
-import type { Manifest, ManifestInfo, MountResult, PutManifestResult, RegistryApi } from './api.js'
+import {
+  BLOB_STREAM_BUFFER,
+  type Manifest,
+  type ManifestInfo,
+  type MountResult,
+  type PutManifestResult,
+  type RegistryApi,
+} from './api.js'
 import { pullScope, pushScope } from './auth.js'
 import { digestMatches, sha256Digest } from './digest.js'
 import { type Descriptor, MANIFEST_ACCEPT, MediaTypes } from './media-types.js'
@@ -154,7 +161,7 @@ export class HttpRegistry implements RegistryApi {
       what: `blob ${repo}@${desc.digest.slice(0, 19)}`,
     })
     // errors while the body streams (reset, idle timeout) get the same codes as request errors
-    const out = new PassThrough()
+    const out = new PassThrough({ highWaterMark: BLOB_STREAM_BUFFER })
     res.body.on('error', (err) =>
       out.destroy(errorForNetwork(err, this.transport.host, `blob ${desc.digest.slice(0, 19)}`)),
     )
