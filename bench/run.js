@@ -168,7 +168,7 @@ const log = (msg) => process.stderr.write(`[bench] ${msg}\n`)
 const secs = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(2)} s`)
 const mb = (bytes) => `${(bytes / 1e6).toFixed(bytes >= 1e7 ? 0 : 1)} MB`
 const ratio = (a, b) => (a > 0 && b > 0 ? a / b : Number.NaN)
-const fmtRatio = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '–')
+const fmtRatio = (r, digits = 2) => (Number.isFinite(r) ? `${r.toFixed(digits)}×` : '–')
 const atMost = (x, limit) => Number.isFinite(x) && x <= limit
 
 function bytesText(n) {
@@ -649,11 +649,12 @@ function scenario(runs, uniqueBlobBytes, extra = {}) {
 
 const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null)
 
+/** Ratios to three decimals: a miss by 0.002 must not read as a hit. */
 function evaluateTargets(sc) {
   const t = []
   const add = (id, label, measured, shown, met) => t.push({ id, label, measured, shown, met })
   if (sc.cold) {
-    add('cold', 'cold sync ≤ 0.5× skopeo', sc.cold.ratio, fmtRatio(sc.cold.ratio), atMost(sc.cold.ratio, 0.5))
+    add('cold', 'cold sync ≤ 0.5× skopeo', sc.cold.ratio, fmtRatio(sc.cold.ratio, 3), atMost(sc.cold.ratio, 0.5))
     const b = sc.cold.imgsync.bytesRatio
     add(
       'bytes',
@@ -668,7 +669,7 @@ function evaluateTargets(sc) {
       'noop',
       'no-op re-sync ≤ 0.3× skopeo',
       sc.noop.ratio,
-      fmtRatio(sc.noop.ratio),
+      fmtRatio(sc.noop.ratio, 3),
       atMost(sc.noop.ratio, 0.3),
     )
   if (sc.scaleNoop) {
@@ -677,13 +678,13 @@ function evaluateTargets(sc) {
       'scaleNoop',
       `no-op at ${sc.scaleNoop.corpus.tags} tags ≤ 0.15× skopeo`,
       r,
-      fmtRatio(r),
+      fmtRatio(r, 3),
       atMost(r, 0.15),
     )
   }
   if (sc.bigLayer) {
     const r = sc.bigLayer.ratioVsCurl
-    add('bigLayer', 'large layer ≤ 1.2× raw curl stream', r, fmtRatio(r), atMost(r, 1.2))
+    add('bigLayer', 'large layer ≤ 1.2× raw curl stream', r, fmtRatio(r, 3), atMost(r, 1.2))
     const rss = sc.bigLayer.imgsync.peakRssMB
     add('rss', 'imgsync peak RSS ≤ 150 MB (large layer)', rss, `${rss} MB`, atMost(rss, 150))
   }
