@@ -654,7 +654,13 @@ function evaluateTargets(sc) {
   const t = []
   const add = (id, label, measured, shown, met) => t.push({ id, label, measured, shown, met })
   if (sc.cold) {
-    add('cold', 'cold sync ≤ 0.5× skopeo', sc.cold.ratio, fmtRatio(sc.cold.ratio, 3), atMost(sc.cold.ratio, 0.5))
+    add(
+      'cold',
+      'cold sync ≤ 0.5× skopeo',
+      sc.cold.ratio,
+      fmtRatio(sc.cold.ratio, 3),
+      atMost(sc.cold.ratio, 0.5),
+    )
     const b = sc.cold.imgsync.bytesRatio
     add(
       'bytes',

@@ -5,6 +5,7 @@ import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyOutcome, type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { ImgsyncError } from '../../src/errors.js'
+import { copyBetween } from '../support/copy-request.js'
 import { MemoryRegistry, MT, type SeededImage } from '../support/memory-registry.js'
 import { rejection } from '../support/rejection.js'
 
@@ -15,20 +16,8 @@ function newCopier(concurrency = 4) {
 }
 
 function setup() {
-  const src = new MemoryRegistry('src.example')
-  const dst = new MemoryRegistry('dst.example')
+  const { src, dst, req } = copyBetween()
   const blobs = newCopier()
-  const req = (over: Partial<CopyRequest> = {}): CopyRequest => ({
-    src,
-    srcRepo: 'app',
-    srcRef: '1.0',
-    dst,
-    dstRepo: 'mirror/app',
-    dstTag: '1.0',
-    override: false,
-    dryRun: false,
-    ...over,
-  })
   const copy = (over: Partial<CopyRequest> = {}, copier = blobs) =>
     copyImage(req(over), { blobs: copier, referrers: new ReferrerFinder() })
   return { src, dst, blobs, req, copy }

@@ -8,7 +8,7 @@ import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { FileTargetTags, NO_TARGET_TAGS, type TargetTags, targetTagsFor } from '../../src/copy/tag-cache.js'
-import { MemoryRegistry } from '../support/memory-registry.js'
+import { copyBetween } from '../support/copy-request.js'
 import { rejection } from '../support/rejection.js'
 
 const layer = () => randomBytes(64)
@@ -16,19 +16,7 @@ const tempFile = () => join(mkdtempSync(join(tmpdir(), 'imgsync-tags-')), 'targe
 
 /** Each copy() is a new task (fresh per-task tag lists), sharing the remembered target tags. */
 function setup(tags: TargetTags = new FileTargetTags(tempFile(), 3600)) {
-  const src = new MemoryRegistry('src.example')
-  const dst = new MemoryRegistry('dst.example')
-  const req = (over: Partial<CopyRequest> = {}): CopyRequest => ({
-    src,
-    srcRepo: 'app',
-    srcRef: '1.0',
-    dst,
-    dstRepo: 'mirror/app',
-    dstTag: '1.0',
-    override: false,
-    dryRun: false,
-    ...over,
-  })
+  const { src, dst, req } = copyBetween()
   const copy = (over: Partial<CopyRequest> = {}, targetTags = tags) =>
     copyImage(req(over), {
       blobs: new BlobCopier(pLimit(4), new MemoryBlobLocations()),
