@@ -259,7 +259,7 @@ export interface TaskContext {
 
 /**
  * What a command sets up around its tasks and tears down after: the records file, the progress
- * view (terminal only), Ctrl-C handling and the blob-location cache.
+ * view (terminal only), Ctrl-C handling, and the blob-location and target-tag caches.
  */
 export async function withTaskContext<T>(
   opts: { json: boolean; recordsPath?: string; fullCheck?: boolean },

@@ -61,7 +61,7 @@ export class ReferrerFinder {
   noteTag(api: RegistryApi, repo: string, tag: string): void {
     this.tagLists.get(`${api.name}\n${repo}`)?.then(
       (t) => t.add(tag),
-      () => {}, // a repository that could not be listed gets listed again by nobody: nothing to note
+      () => {}, // the listing failed: there is no list to add to
     )
   }
 

@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path'
+import { ImgsyncError } from '../errors.js'
 import { TsvLog } from './tsv-log.js'
 
 /**
@@ -38,11 +39,19 @@ export function targetTagsFor(
 ): TargetTags {
   const setting = env.IMGSYNC_TAG_CACHE
   if (opts.fullCheck || setting === 'off') return NO_TARGET_TAGS
-  const ttl = Number(env.IMGSYNC_TAG_CACHE_TTL)
-  return new FileTargetTags(
-    setting || join(dirname(recordsPath), 'target-tags.tsv'),
-    Number.isFinite(ttl) && ttl >= 0 ? ttl : DAY_SECONDS,
-  )
+  return new FileTargetTags(setting || join(dirname(recordsPath), 'target-tags.tsv'), ttlSeconds(env))
+}
+
+function ttlSeconds(env: NodeJS.ProcessEnv): number {
+  const text = env.IMGSYNC_TAG_CACHE_TTL?.trim()
+  if (!text) return DAY_SECONDS
+  const ttl = Number(text)
+  if (!Number.isFinite(ttl) || ttl < 0) {
+    throw new ImgsyncError('INVALID_ARGUMENT', `IMGSYNC_TAG_CACHE_TTL="${text}" is not a number of seconds`, {
+      suggestions: ['set it to seconds (e.g. 3600; 0 trusts no remembered tag), or unset it for 24 h'],
+    })
+  }
+  return ttl
 }
 
 interface Seen {

@@ -286,6 +286,14 @@ const rows: Row[] = [
     exit: 2,
     says: /IMGSYNC_RETRIES="-1".*0-20/,
   },
+  {
+    name: 'IMGSYNC_TAG_CACHE_TTL=a day',
+    args: (c) => ['sync', 'tag', ok(c), T(c)],
+    env: () => ({ IMGSYNC_TAG_CACHE_TTL: 'a day' }),
+    code: 'INVALID_ARGUMENT',
+    exit: 2,
+    says: /IMGSYNC_TAG_CACHE_TTL="a day" is not a number of seconds.*unset it/,
+  },
   // ---- rule commands
   {
     name: 'rule trigger without a name',

@@ -140,6 +140,9 @@ describe('FileTargetTags', () => {
     const zero = targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE_TTL: '0' })
     zero.remember('r', 'app', '1.0', 'sha256:a')
     expect(zero.known('r', 'app', '1.0')).toBeUndefined()
+    expect(() => targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE_TTL: 'a day' })).toThrow(
+      /IMGSYNC_TAG_CACHE_TTL="a day" is not a number of seconds/,
+    )
     const day = targetTagsFor(records, {}, {})
     day.remember('r', 'app', '1.0', 'sha256:a')
     expect(day.known('r', 'app', '1.0')).toBe('sha256:a')
