@@ -21,7 +21,7 @@ const MiB = 1024 * 1024
 // options
 
 const OPTIONS = {
-  runs: { env: 'BENCH_RUNS', def: 3, smoke: 1, help: 'timed runs per tool and scenario (median reported)' },
+  runs: { env: 'BENCH_RUNS', def: 5, smoke: 1, help: 'timed runs per tool and scenario (median reported)' },
   repos: { env: 'BENCH_REPOS', def: 10, smoke: 1, help: 'repositories in the sync corpus' },
   tags: { env: 'BENCH_TAGS', def: 5, smoke: 2, help: 'tags per repository' },
   layers: { env: 'BENCH_LAYERS', def: 3, smoke: 2, help: 'layers per image' },
