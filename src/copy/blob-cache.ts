@@ -25,8 +25,10 @@ export class FileBlobLocations implements BlobLocations {
   private readonly log: TsvLog
 
   constructor(path: string) {
-    this.log = new TsvLog(path, MAX_ENTRIES)
-    this.log.load(3, ([registry, digest, repo]) => this.remember(registry!, digest!, repo!))
+    this.log = new TsvLog(path, MAX_ENTRIES, 3, ([registry, digest, repo]) =>
+      this.remember(registry!, digest!, repo!),
+    )
+    this.log.load()
   }
 
   find(registry: string, digest: string, exceptRepo: string): string | undefined {

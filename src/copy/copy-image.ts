@@ -1,6 +1,7 @@
 import { ImgsyncError } from '../errors.js'
 import type { Manifest, ManifestInfo, RegistryApi } from '../registry/api.js'
 import { sha256Digest } from '../registry/digest.js'
+import { OCI_PREFIX } from '../registry/location.js'
 import {
   type ArtifactKind,
   artifactKind,
@@ -59,6 +60,8 @@ export interface CopyDeps {
   referrers: ReferrerFinder
   /** digests of target tags from earlier runs (default: ask the target every time) */
   targetTags?: TargetTags
+  /** whether the task copies enough into this target repository to list its tags once */
+  listTargetTags?: (dst: RegistryApi, repo: string) => boolean
 }
 
 function short(digest: string): string {
@@ -73,9 +76,12 @@ function short(digest: string): string {
 export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyOutcome> {
   const { src, srcRepo, srcRef, dst, dstRepo, dstTag } = req
   const blobs = emptyBlobStats()
-  // the target tag is looked up while the source is asked (a `types` filter may make it unneeded)
-  const targetTag = dstTag && !req.types ? lookUpTargetTag(req, dstTag, deps) : undefined
-  targetTag?.catch(() => {}) // awaited below; a failing source must not leave it unhandled
+  const tags = rememberedTags(dst, deps)
+  const remembered = dstTag ? tags?.known(dst.name, dstRepo, dstTag) : undefined
+  // the target tag is asked for while the source is, unless a remembered digest may answer (or a
+  // `types` filter makes it unneeded)
+  const targetHead = dstTag && !remembered && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
+  targetHead?.catch(() => {}) // awaited below; a failing source must not leave it unhandled
   const srcInfo = await src.headManifest(srcRepo, srcRef)
   if (!srcInfo) {
     throw new ImgsyncError(
@@ -127,14 +133,17 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   const sourceDigest = want === srcInfo.digest ? undefined : srcInfo.digest
 
   const walker = new GraphCopy(req, deps, blobs)
-  let existing: TargetTagInfo = dstTag
-    ? await (targetTag ?? lookUpTargetTag(req, dstTag, deps))
-    : await dst.headManifest(dstRepo, want)
-  // a remembered digest is only trusted to confirm a match; anything else is asked for
-  if (existing?.remembered && existing.digest !== want) existing = await dst.headManifest(dstRepo, dstTag!)
+  let existing: TargetTagInfo
+  if (!dstTag) existing = await dst.headManifest(dstRepo, want)
+  else if (remembered === want && (await stillListed(req, dstTag, deps))) {
+    // a remembered digest is only trusted to confirm a match; anything else is asked for
+    existing = { digest: want, mediaType: srcInfo.mediaType, size: srcInfo.size, remembered: true }
+  } else {
+    existing = await (targetHead ?? dst.headManifest(dstRepo, dstTag))
+    // what the target was seen to hold, whatever it is, replaces what was remembered
+    if (existing && !req.dryRun) tags?.remember(dst.name, dstRepo, dstTag, existing.digest)
+  }
   if (existing && existing.digest === want) {
-    if (dstTag && !existing.remembered && !req.dryRun)
-      deps.targetTags?.remember(dst.name, dstRepo, dstTag, want)
     const reason = existing.remembered ? 'same digest (checked earlier)' : 'same digest'
     const out = outcome('skipped', want, srcInfo.mediaType, reason)
     if (req.referrers && !req.dryRun) out.referrers = await walker.copyReferrers(srcInfo.digest, new Set())
@@ -167,7 +176,7 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   }
   if (dstTag) {
     deps.referrers.noteTag(dst, dstRepo, dstTag)
-    deps.targetTags?.remember(dst.name, dstRepo, dstTag, want)
+    tags?.remember(dst.name, dstRepo, dstTag, want)
   }
   const referrers = req.referrers ? await walker.copyReferrers(srcInfo.digest, new Set()) : 0
   return {
@@ -184,18 +193,18 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
 
 type TargetTagInfo = (ManifestInfo & { remembered?: true }) | undefined
 
+/** Remembered target tags, except for OCI layouts: a directory can be swapped whole, and reading its index is cheap anyway. */
+function rememberedTags(dst: RegistryApi, deps: CopyDeps): TargetTags | undefined {
+  return dst.name.startsWith(OCI_PREFIX) ? undefined : deps.targetTags
+}
+
 /**
- * What the target tag points at: the digest remembered from an earlier push or check when that is
- * recent and the tag is still in the target's tag list (one list per repository per task), else a
- * HEAD.
+ * Whether the target repository still lists `tag` (one tag list per repository per task), when
+ * the task has several items there; for a single item one HEAD is cheaper than a list.
  */
-async function lookUpTargetTag(req: CopyRequest, tag: string, deps: CopyDeps): Promise<TargetTagInfo> {
-  const { dst, dstRepo } = req
-  const digest = deps.targetTags?.known(dst.name, dstRepo, tag)
-  if (digest && (await deps.referrers.listedTags(dst, dstRepo))?.has(tag)) {
-    return { digest, mediaType: '', size: 0, remembered: true }
-  }
-  return dst.headManifest(dstRepo, tag)
+async function stillListed(req: CopyRequest, tag: string, deps: CopyDeps): Promise<boolean> {
+  if (!deps.listTargetTags?.(req.dst, req.dstRepo)) return false
+  return (await deps.referrers.listedTags(req.dst, req.dstRepo))?.has(tag) ?? false
 }
 
 async function fetchManifest(src: RegistryApi, repo: string, digest: string) {

@@ -210,6 +210,12 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
   const limit = pLimit(Math.max(1, spec.concurrency))
   const referrers = new ReferrerFinder()
   for (const l of plan.listed ?? []) referrers.seed(l.api, l.repo, l.tags)
+  // one tag list of a target repository replaces a HEAD per tag only where the task has several
+  const targetKey = (dst: RegistryApi, repo: string) => `${dst.name}\n${repo}`
+  const perTarget = new Map<string, number>()
+  for (const p of plan.items)
+    perTarget.set(targetKey(p.dst, p.dstRepo), (perTarget.get(targetKey(p.dst, p.dstRepo)) ?? 0) + 1)
+  const listTargetTags = (dst: RegistryApi, repo: string) => (perTarget.get(targetKey(dst, repo)) ?? 0) > 1
   const blobs = new BlobCopier(
     pLimit(Math.max(1, spec.concurrency)),
     spec.blobLocations ?? new MemoryBlobLocations(),
@@ -256,7 +262,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
           referrers: spec.referrers ?? true,
           platforms: spec.platforms,
         },
-        { blobs, referrers, targetTags: spec.targetTags },
+        { blobs, referrers, targetTags: spec.targetTags, listTargetTags },
       )
       return {
         ...base,

@@ -13,15 +13,16 @@ export const PUSH_VISIBLE_WAIT_MS = 5_000
 export async function whenPushVisible(
   plan: Plan,
   digest: string | undefined,
-  waitMs = PUSH_VISIBLE_WAIT_MS,
+  opts: { waitMs?: number; signal?: AbortSignal } = {},
 ): Promise<Plan> {
   const item = plan.items[0]
   if (!item) return plan
-  const deadline = Date.now() + waitMs
+  const deadline = Date.now() + (opts.waitMs ?? PUSH_VISIBLE_WAIT_MS)
   for (let delay = 25; ; delay = Math.min(delay * 2, 400)) {
     const info = await item.src.headManifest(item.srcRepo, item.srcRef).catch(() => undefined)
     if (info && (!digest || info.digest === digest)) return plan
-    if (Date.now() + delay > deadline) return plan
-    await sleep(delay)
+    if (Date.now() + delay > deadline || opts.signal?.aborted) return plan
+    // a stop (SIGTERM) ends the wait at once; the task then records the item interrupted
+    await sleep(delay, undefined, { signal: opts.signal }).catch(() => undefined)
   }
 }

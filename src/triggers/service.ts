@@ -155,7 +155,13 @@ export class SyncService {
       .filter(({ plan }) => plan.items.length > 0)
     if (wanted.length === 0) return 'filtered'
     for (const { rule, plan } of wanted) {
-      void this.track(this.limit(() => this.runRule(rule, 'auto', () => whenPushVisible(plan, push.digest))))
+      void this.track(
+        this.limit(() =>
+          this.runRule(rule, 'auto', () =>
+            whenPushVisible(plan, push.digest, { signal: this.controller.signal }),
+          ),
+        ),
+      )
     }
     this.updateQueueDepth()
     return 'queued'

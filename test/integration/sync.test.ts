@@ -1,5 +1,5 @@
 // `imgsync sync tag` / `sync repo` against real distribution registries on loopback.
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -319,6 +319,12 @@ describe('remembered target tags', () => {
       status: 'failed',
       code: 'IMAGE_EXISTS',
     })
+    // the full check recorded what it found: the next plain run does not forget the conflict
+    const after = await syncJson(args)
+    expect(after.json.items.find((i) => i.tag === 'v1')).toMatchObject({
+      status: 'failed',
+      code: 'IMAGE_EXISTS',
+    })
 
     // deleting v2's manifest removes both tags: they are no longer listed, so both are copied again
     const del = await fetch(`${dst.url}/v2/${repo}/manifests/${v2.digest}`, { method: 'DELETE' })
@@ -329,12 +335,14 @@ describe('remembered target tags', () => {
     expect(sha256Digest(await skopeoInspectRaw(`${dst.host}/${repo}:v1`))).toBe(v1.digest)
   })
 
-  it('IMGSYNC_TAG_CACHE=off remembers nothing', async () => {
-    const args = ['sync', 'tag', `${src.host}/oci-image:v1`, `${dst.host}/remember/off:v1`]
-    const env = { IMGSYNC_TAG_CACHE: 'off' }
-    expect((await syncJson(args, env)).json.task.synced).toBe(1)
-    const again = await syncJson(args, env)
-    expect((again.json.items[0] as { reason?: string }).reason).toBe('same digest')
+  it('IMGSYNC_TAG_CACHE=off remembers nothing and writes no file', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'imgsync-tagcache-off-'))
+    const args = ['sync', 'repo', `${src.host}/oci-image`, `${dst.host}/remember/off`, '--json']
+    const opts = { env: { IMGSYNC_TAG_CACHE: 'off', IMGSYNC_RECORDS: join(own, 'records.jsonl') } }
+    expect(JSON.parse((await runImgsync(args, opts)).stdout).task.synced).toBe(2)
+    const again = JSON.parse((await runImgsync(args, opts)).stdout) as TaskJson
+    expect(again.items.map((i) => (i as { reason?: string }).reason)).toEqual(['same digest', 'same digest'])
+    expect(await readdir(own)).not.toContain('target-tags.tsv')
   })
 })
 

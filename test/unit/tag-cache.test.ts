@@ -8,22 +8,28 @@ import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { FileTargetTags, NO_TARGET_TAGS, type TargetTags, targetTagsFor } from '../../src/copy/tag-cache.js'
+import { TsvLog } from '../../src/copy/tsv-log.js'
 import { copyBetween } from '../support/copy-request.js'
+import { MemoryRegistry } from '../support/memory-registry.js'
 import { rejection } from '../support/rejection.js'
 
 const layer = () => randomBytes(64)
 const tempFile = () => join(mkdtempSync(join(tmpdir(), 'imgsync-tags-')), 'target-tags.tsv')
 
-/** Each copy() is a new task (fresh per-task tag lists), sharing the remembered target tags. */
+/**
+ * Each copy() is a new task (fresh per-task tag lists) sharing the remembered target tags; by
+ * default one of several items into the target repository (so listing its tags is worth it).
+ */
 function setup(tags: TargetTags = new FileTargetTags(tempFile(), 3600)) {
   const { src, dst, req } = copyBetween()
-  const copy = (over: Partial<CopyRequest> = {}, targetTags = tags) =>
+  const copy = (over: Partial<CopyRequest> = {}, targetTags = tags, severalItems = true) =>
     copyImage(req(over), {
       blobs: new BlobCopier(pLimit(4), new MemoryBlobLocations()),
       referrers: new ReferrerFinder(),
       targetTags,
+      listTargetTags: () => severalItems,
     })
-  return { src, dst, copy }
+  return { src, dst, copy, tags }
 }
 
 describe('remembered target tags in the copy engine', () => {
@@ -84,15 +90,79 @@ describe('remembered target tags in the copy engine', () => {
     expect((await copy({ dryRun: true })).reason).toBe('same digest')
   })
 
-  it('the trade-off: a listed tag another writer re-pointed is trusted until the window ends; a full check finds it', async () => {
-    const { src, dst, copy } = setup()
+  it('the trade-off: a listed tag another writer re-pointed is trusted until the window ends; a full check finds it and is remembered', async () => {
+    const file = tempFile()
+    const { src, dst, copy } = setup(new FileTargetTags(file, 3600))
     src.seedImage('app', '1.0', { layers: [layer()] })
     await copy()
     const other = dst.seedImage('mirror/app', '1.0', { layers: [layer()] })
     expect((await copy()).status).toBe('skipped')
-    const err = await rejection(copy({}, NO_TARGET_TAGS))
-    expect(err.code).toBe('IMAGE_EXISTS')
+    const full = new FileTargetTags(file, 0) // --full-check: trusts nothing, records what it sees
+    expect((await rejection(copy({}, full))).code).toBe('IMAGE_EXISTS')
+    full.flush()
+    // a plain run after the full check (a new process, reading the file) no longer skips
+    expect((await rejection(copy({}, new FileTargetTags(file, 3600)))).code).toBe('IMAGE_EXISTS')
     expect(dst.tagDigest('mirror/app', '1.0')).toBe(other.digest)
+  })
+
+  it('what a check finds at the target replaces the remembered digest (source rolled back)', async () => {
+    const { src, dst, copy } = setup()
+    const layers = [layer()]
+    src.seedImage('app', '1.0', { layers })
+    await copy() // remembered: D1
+    const other = dst.seedImage('mirror/app', '1.0', { layers: [layer()] }) // another writer: D2
+    src.seedImage('app', '1.0', { layers: [layer()] }) // source moves to D3
+    expect((await rejection(copy())).code).toBe('IMAGE_EXISTS') // the check saw D2
+    src.seedImage('app', '1.0', { layers }) // source back at D1
+    expect((await rejection(copy())).code).toBe('IMAGE_EXISTS')
+    expect(dst.tagDigest('mirror/app', '1.0')).toBe(other.digest)
+  })
+
+  it('a single-item task asks with one HEAD instead of listing, and still remembers', async () => {
+    const { src, dst, copy, tags } = setup()
+    const img = src.seedImage('app', '1.0', { layers: [layer()] })
+    await copy({}, undefined, false)
+    dst.clearLog()
+    expect((await copy({}, undefined, false)).reason).toBe('same digest')
+    expect(dst.count('listTags')).toBe(0)
+    expect(dst.count('headManifest', 'mirror/app', '1.0')).toBe(1)
+    expect(tags.known('dst.example', 'mirror/app', '1.0')).toBe(img.digest)
+  })
+
+  it('a moved source tag costs one HEAD at the target, no tag list', async () => {
+    const { src, dst, copy } = setup()
+    src.seedImage('app', '1.0', { layers: [layer()] })
+    await copy()
+    src.seedImage('app', '1.0', { layers: [layer()] })
+    dst.clearLog()
+    expect((await copy({ override: true })).status).toBe('synced')
+    expect(dst.count('listTags')).toBe(0)
+  })
+
+  it('an OCI layout target is never remembered: it is read every time', async () => {
+    const { src, req } = copyBetween()
+    const layout = new MemoryRegistry('oci:/media/usb')
+    const tags = new FileTargetTags(tempFile(), 3600)
+    const copy = () =>
+      copyImage(req({ dst: layout }), {
+        blobs: new BlobCopier(pLimit(4), new MemoryBlobLocations()),
+        referrers: new ReferrerFinder(),
+        targetTags: tags,
+        listTargetTags: () => true,
+      })
+    src.seedImage('app', '1.0', { layers: [layer()] })
+    await copy()
+    expect((await copy()).reason).toBe('same digest')
+    expect(tags.known('oci:/media/usb', 'mirror/app', '1.0')).toBeUndefined()
+  })
+
+  it('a failed copy remembers nothing for the tag', async () => {
+    const { src, dst, copy, tags } = setup()
+    const img = src.seedImage('app', '1.0', { layers: [layer()] })
+    src.corruptBlob(img.blobs[1]!.digest)
+    expect((await rejection(copy())).code).toBe('DIGEST_MISMATCH')
+    expect(dst.tagDigest('mirror/app', '1.0')).toBeUndefined()
+    expect(tags.known('dst.example', 'mirror/app', '1.0')).toBeUndefined()
   })
 })
 
@@ -111,11 +181,12 @@ describe('FileTargetTags', () => {
     expect(b.known('r.example', 'app', '1.0')).toBeUndefined()
   })
 
-  it('the newest row for a tag wins; damaged rows are ignored', () => {
+  it('the newest observation for a tag wins, whatever the row order; damaged rows are ignored', () => {
     const file = tempFile()
+    // another process's older observation can be appended after a newer one
     writeFileSync(
       file,
-      'r\tapp\t1.0\tsha256:old\t100\ngarbage\nr\tapp\t1.0\tsha256:new\t200\nr\tapp\t2.0\tsha256:x\tsoon\n',
+      'r\tapp\t1.0\tsha256:new\t200\ngarbage\nr\tapp\t1.0\tsha256:old\t100\nr\tapp\t2.0\tsha256:x\tsoon\n',
     )
     const t = new FileTargetTags(file, 1000, () => 250)
     expect(t.known('r', 'app', '1.0')).toBe('sha256:new')
@@ -136,7 +207,10 @@ describe('FileTargetTags', () => {
   it('IMGSYNC_TAG_CACHE=off, --full-check and the TTL setting', () => {
     const records = join(mkdtempSync(join(tmpdir(), 'imgsync-tags-')), 'records.jsonl')
     expect(targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE: 'off' })).toBe(NO_TARGET_TAGS)
-    expect(targetTagsFor(records, { fullCheck: true }, {})).toBe(NO_TARGET_TAGS)
+    expect(targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE: 'false' })).toBe(NO_TARGET_TAGS)
+    const full = targetTagsFor(records, { fullCheck: true }, {})
+    full.remember('r', 'app', '1.0', 'sha256:a')
+    expect(full.known('r', 'app', '1.0')).toBeUndefined()
     const zero = targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE_TTL: '0' })
     zero.remember('r', 'app', '1.0', 'sha256:a')
     expect(zero.known('r', 'app', '1.0')).toBeUndefined()
@@ -146,5 +220,23 @@ describe('FileTargetTags', () => {
     const day = targetTagsFor(records, {}, {})
     day.remember('r', 'app', '1.0', 'sha256:a')
     expect(day.known('r', 'app', '1.0')).toBe('sha256:a')
+  })
+})
+
+describe('TsvLog', () => {
+  it('compaction reads the file again first, so rows another process appended meanwhile are merged', () => {
+    const file = tempFile()
+    const mine: string[] = []
+    const log = new TsvLog(file, 2, 2, (f) => mine.push(f.join(' ')))
+    log.load()
+    const other = new TsvLog(file, 10, 2, () => {})
+    other.add(['other', '1'])
+    other.flush(() => [])
+    expect(mine).toEqual([])
+    for (let i = 0; i < 5; i++) log.add(['mine', String(i)]) // past twice maxRows: compaction
+    // the owner's view: everything the file held when compacting, newest last
+    log.flush(() => mine.map((l) => l.split(' ')))
+    expect(mine).toEqual(['other 1', 'mine 0', 'mine 1', 'mine 2', 'mine 3', 'mine 4'])
+    expect(readFileSync(file, 'utf8')).toBe('mine\t3\nmine\t4\n')
   })
 })
