@@ -82,6 +82,8 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   // `types` filter makes it unneeded)
   const targetHead = dstTag && !remembered && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
   targetHead?.catch(() => {}) // awaited below; a failing source must not leave it unhandled
+  // with a remembered digest, the repository's tag list (one per task) is fetched meanwhile
+  const listed = remembered ? targetTagList(req, deps) : undefined
   const srcInfo = await src.headManifest(srcRepo, srcRef)
   if (!srcInfo) {
     throw new ImgsyncError(
@@ -135,7 +137,7 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   const walker = new GraphCopy(req, deps, blobs)
   let existing: TargetTagInfo
   if (!dstTag) existing = await dst.headManifest(dstRepo, want)
-  else if (remembered === want && (await stillListed(req, dstTag, deps))) {
+  else if (remembered === want && (await listed)?.has(dstTag)) {
     // a remembered digest is only trusted to confirm a match; anything else is asked for
     existing = { digest: want, mediaType: srcInfo.mediaType, size: srcInfo.size, remembered: true }
   } else {
@@ -199,12 +201,12 @@ function rememberedTags(dst: RegistryApi, deps: CopyDeps): TargetTags | undefine
 }
 
 /**
- * Whether the target repository still lists `tag` (one tag list per repository per task), when
- * the task has several items there; for a single item one HEAD is cheaper than a list.
+ * The target repository's tags (one list per repository per task, never rejecting), when the task
+ * has several items there; for a single item one HEAD is cheaper than a list.
  */
-async function stillListed(req: CopyRequest, tag: string, deps: CopyDeps): Promise<boolean> {
-  if (!deps.listTargetTags?.(req.dst, req.dstRepo)) return false
-  return (await deps.referrers.listedTags(req.dst, req.dstRepo))?.has(tag) ?? false
+function targetTagList(req: CopyRequest, deps: CopyDeps): Promise<Set<string> | undefined> | undefined {
+  if (!deps.listTargetTags?.(req.dst, req.dstRepo)) return undefined
+  return deps.referrers.listedTags(req.dst, req.dstRepo)
 }
 
 async function fetchManifest(src: RegistryApi, repo: string, digest: string) {

@@ -21,6 +21,8 @@ export interface OciLayoutOptions {
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
 export const OCI_LAYOUT_FILE = 'oci-layout'
+/** write-file-atomic's temporary names for the marker and the index while they are written */
+const IN_PROGRESS = /^(oci-layout|index\.json)\.\d+$/
 export const OCI_LAYOUT_VERSION = '1.0.0'
 
 const INDEX_FILE = 'index.json'
@@ -357,7 +359,9 @@ export class OciLayoutRegistry implements RegistryApi {
       if (code === 'ENOTDIR') throw this.notADirectory(dir)
       throw this.fsError(err, 'open layout', dir)
     }
-    const files = entries.filter((e) => !e.isDirectory())
+    // another task may be creating the layout right now: its marker is still a temporary file
+    // (write-file-atomic writes oci-layout.<n>, then renames it), which does not make this foreign
+    const files = entries.filter((e) => !e.isDirectory() && !IN_PROGRESS.test(e.name))
     if (files.length > 0) {
       throw new ImgsyncError(
         'INVALID_ARGUMENT',

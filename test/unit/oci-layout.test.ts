@@ -542,6 +542,13 @@ describe('OciLayoutRegistry: errors', () => {
     }
   })
 
+  it('a layout another task is creating (only the temporary marker file so far) reads as empty, not foreign', async () => {
+    await writeFile(join(tmp, 'oci-layout.1962604900'), '{"imageLayoutVersion":"1.0.0"}')
+    const reg = new OciLayoutRegistry(tmp, { mode: 'single' })
+    expect(await reg.headManifest('', 'v1')).toBeUndefined()
+    expect(await reg.hasBlob('', sha256(Buffer.from('x')))).toBe(false)
+  })
+
   it('a directory with files but no oci-layout is refused for reading and writing', async () => {
     await writeFile(join(tmp, 'index.json'), '{"schemaVersion":2,"manifests":[]}')
     const reg = new OciLayoutRegistry(tmp, { mode: 'single' })

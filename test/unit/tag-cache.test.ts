@@ -129,14 +129,20 @@ describe('remembered target tags in the copy engine', () => {
     expect(tags.known('dst.example', 'mirror/app', '1.0')).toBe(img.digest)
   })
 
-  it('a moved source tag costs one HEAD at the target, no tag list', async () => {
+  it('a moved source tag is asked for with a HEAD (plus the one shared tag list of a task with several items)', async () => {
     const { src, dst, copy } = setup()
     src.seedImage('app', '1.0', { layers: [layer()] })
     await copy()
     src.seedImage('app', '1.0', { layers: [layer()] })
     dst.clearLog()
-    expect((await copy({ override: true })).status).toBe('synced')
+    expect((await copy({ override: true }, undefined, false)).status).toBe('synced')
     expect(dst.count('listTags')).toBe(0)
+    expect(dst.count('headManifest', 'mirror/app', '1.0')).toBe(1)
+    src.seedImage('app', '1.0', { layers: [layer()] })
+    dst.clearLog()
+    expect((await copy({ override: true })).status).toBe('synced')
+    expect(dst.count('listTags')).toBe(1)
+    expect(dst.count('headManifest', 'mirror/app', '1.0')).toBe(1)
   })
 
   it('an OCI layout target is never remembered: it is read every time', async () => {
