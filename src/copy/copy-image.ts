@@ -78,12 +78,11 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   const blobs = emptyBlobStats()
   const tags = rememberedTags(dst, deps)
   const remembered = dstTag ? tags?.known(dst.name, dstRepo, dstTag) : undefined
-  // the target tag is asked for while the source is, unless a remembered digest may answer (or a
-  // `types` filter makes it unneeded)
-  const targetHead = dstTag && !remembered && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
-  targetHead?.catch(() => {}) // awaited below; a failing source must not leave it unhandled
-  // with a remembered digest, the repository's tag list (one per task) is fetched meanwhile
+  // while the source is asked: with a remembered digest, the repository's tag list (one per task)
+  // that may confirm it; otherwise the target tag itself (unless a `types` filter makes it unneeded)
   const listed = remembered ? targetTagList(req, deps) : undefined
+  const targetHead = dstTag && !listed && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
+  targetHead?.catch(() => {}) // awaited below; a failing source must not leave it unhandled
   const srcInfo = await src.headManifest(srcRepo, srcRef)
   if (!srcInfo) {
     throw new ImgsyncError(
