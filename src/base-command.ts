@@ -1,7 +1,7 @@
 import { Command, Flags, type Interfaces } from '@oclif/core'
 import { ExitCodes, ImgsyncError, isImgsyncError } from './errors.js'
 import { type LogLevel, redact, setLogLevel } from './log.js'
-import { closeAllAgents } from './registry/transport.js'
+import { closeAllAgents } from './registry/agents.js'
 
 export type JsonError = { error: { code: string; message: string; suggestions: string[] } }
 

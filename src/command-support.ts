@@ -5,6 +5,7 @@ import { blobLocationsFor } from './copy/blob-cache.js'
 import type { BlobLocations } from './copy/blob-copier.js'
 import { parsePlatform } from './copy/platforms.js'
 import { type TargetTags, targetTagsFor } from './copy/tag-cache.js'
+import type { MinRate } from './copy/verify-stream.js'
 import { type ErrorCode, ExitCodes, exitCodeFor, ImgsyncError } from './errors.js'
 import { registerSecret } from './log.js'
 import { RecordWriter, resolveRecordsPath } from './records/store.js'
@@ -12,7 +13,7 @@ import type { ItemRecord, TaskRecord } from './records/types.js'
 import type { Credentials } from './registry/auth.js'
 import { readCredentialsFile } from './registry/credentials.js'
 import type { TlsOptions } from './registry/transport.js'
-import type { EndpointConfig } from './sync/registries.js'
+import { type EndpointConfig, RegistryPool } from './sync/registries.js'
 import { runTask, type TaskResult, type TaskSpec } from './sync/run-task.js'
 import { ProgressView, renderTaskSummary } from './ui/task-view.js'
 
@@ -255,6 +256,9 @@ export interface TaskContext {
   blobLocations: BlobLocations
   targetTags: TargetTags
   lockDir: string
+  /** registries of the run; a signal stops their requests */
+  pool: RegistryPool
+  blobMinRate: MinRate
 }
 
 /**
@@ -268,6 +272,7 @@ export async function withTaskContext<T>(
   const records = new RecordWriter(resolveRecordsPath(opts.recordsPath))
   const signals = abortOnSignals()
   try {
+    const pool = new RegistryPool({ signal: signals.signal })
     return await fn({
       records,
       listener: new ProgressView(!opts.json && process.stderr.isTTY === true),
@@ -275,6 +280,8 @@ export async function withTaskContext<T>(
       blobLocations: blobLocationsFor(records.path),
       targetTags: targetTagsFor(records.path, { fullCheck: opts.fullCheck }),
       lockDir: lockDirFor(records.path),
+      pool,
+      blobMinRate: pool.blobMinRate,
     })
   } finally {
     signals.dispose()
@@ -284,10 +291,12 @@ export async function withTaskContext<T>(
 
 /** Runs a task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
 export async function runTaskForCommand(
-  spec: Omit<TaskSpec, 'records' | 'listener' | 'signal' | 'blobLocations' | 'targetTags'>,
+  spec: (
+    pool: RegistryPool,
+  ) => Omit<TaskSpec, 'records' | 'listener' | 'signal' | 'blobLocations' | 'targetTags'>,
   opts: { json: boolean; verbose: boolean; recordsPath?: string; fullCheck?: boolean },
 ): Promise<TaskJson> {
-  const result = await withTaskContext(opts, (ctx) => runTask({ ...spec, ...ctx }))
+  const result = await withTaskContext(opts, (ctx) => runTask({ ...spec(ctx.pool), ...ctx }))
   if (!opts.json) process.stderr.write(`${renderTaskSummary(result, { verbose: opts.verbose })}\n`)
   process.exitCode = exitCodeForTask(result)
   const out: TaskJson = { task: result.task, items: result.items }

@@ -1,3 +1,5 @@
+import { printable } from './text.js'
+
 // Stable error codes: they appear in records, in --json and in the README. Never rename one.
 export const ErrorCodes = [
   'IMAGE_EXISTS',
@@ -10,6 +12,10 @@ export const ErrorCodes = [
   'TLS',
   'DIGEST_MISMATCH',
   'UNSUPPORTED_MEDIA_TYPE',
+  /** a manifest, index or referrers answer that is not the JSON it must be */
+  'MANIFEST_INVALID',
+  /** a registry's answer went past one of imgsync's documented bounds (size, depth, count) */
+  'LIMIT_EXCEEDED',
   'INVALID_REFERENCE',
   'INVALID_ARGUMENT',
   'CONFIG_INVALID',
@@ -67,6 +73,8 @@ export interface ImgsyncErrorOptions {
   status?: number
   /** whether retrying the same request may succeed */
   temporary?: boolean
+  /** how long the registry asked us to wait before trying again (Retry-After) */
+  retryAfterMs?: number
   cause?: unknown
 }
 
@@ -77,15 +85,18 @@ export class ImgsyncError extends Error {
   readonly registryCode?: string
   readonly status?: number
   readonly temporary: boolean
+  readonly retryAfterMs?: number
 
   constructor(code: ErrorCode, message: string, opts: ImgsyncErrorOptions = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+    // messages quote what registries say: keep them one printable line
+    super(printable(message), opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'ImgsyncError'
     this.code = code
-    this.suggestions = opts.suggestions ?? []
+    this.suggestions = (opts.suggestions ?? []).map(printable)
     this.registryCode = opts.registryCode
     this.status = opts.status
     this.temporary = opts.temporary ?? false
+    this.retryAfterMs = opts.retryAfterMs
   }
 
   get exitCode(): number {

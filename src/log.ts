@@ -1,5 +1,7 @@
 // A small levelled logger to stderr. Everything it prints passes through redact(), so no
-// credential, token or URL userinfo reaches a terminal or a CI log.
+// credential, token or URL userinfo reaches a terminal or a CI log, and printableLines(), so no
+// control character a registry sent does either.
+import { printableLines } from './text.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 const order: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 }
@@ -34,7 +36,7 @@ export function setLogSink(fn: (line: string) => void): void {
 }
 
 function emit(l: LogLevel, msg: string): void {
-  if (order[l] <= order[level]) sink(redact(`${l === 'info' ? '' : `${l}: `}${msg}`))
+  if (order[l] <= order[level]) sink(redact(printableLines(`${l === 'info' ? '' : `${l}: `}${msg}`)))
 }
 
 export const log = {

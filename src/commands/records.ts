@@ -3,6 +3,7 @@ import { BaseCommand } from '../base-command.js'
 import { filterItems, parseSince, type RecordFilter, summarizeTasks } from '../records/query.js'
 import { readRecords, resolveRecordsPath } from '../records/store.js'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
+import { printable } from '../text.js'
 import { renderTable } from '../ui/table.js'
 import { formatBytes, formatDuration } from '../ui/task-view.js'
 
@@ -101,10 +102,11 @@ function localTime(iso: string): string {
   return iso.replace('T', ' ').slice(0, 19)
 }
 
+// a records file may hold text from older versions or other writers: show it only printable
 function taskRow(t: TaskRecord): string[] {
   return [
-    t.taskId,
-    t.rule ?? '-',
+    printable(t.taskId),
+    printable(t.rule ?? '-'),
     t.trigger,
     localTime(t.startedAt),
     t.status === 'running' ? '…' : formatDuration(t.durationMs),
@@ -121,12 +123,12 @@ function taskRow(t: TaskRecord): string[] {
 function itemRow(i: ItemRecord): string[] {
   return [
     localTime(i.startedAt),
-    i.source,
-    i.target,
-    i.status,
+    printable(i.source),
+    printable(i.target),
+    printable(i.status),
     i.trigger,
     formatDuration(i.durationMs),
     formatBytes(i.bytes),
-    i.code ?? '',
+    printable(i.code ?? ''),
   ]
 }

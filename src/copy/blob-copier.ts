@@ -1,8 +1,9 @@
+import type { Readable } from 'node:stream'
 import type { LimitFunction } from 'p-limit'
 import { isImgsyncError, toImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import type { Descriptor } from '../registry/media-types.js'
-import { VerifyStream } from './verify-stream.js'
+import { type MinRate, VerifyStream } from './verify-stream.js'
 
 export interface BlobStats {
   copied: number
@@ -54,6 +55,7 @@ export class BlobCopier {
     private readonly limit: LimitFunction,
     private readonly locations: BlobLocations,
     private readonly onBytes?: (n: number) => void,
+    private readonly minRate?: MinRate,
   ) {}
 
   async copy(
@@ -104,7 +106,7 @@ export class BlobCopier {
     let session: string | undefined
     const from =
       this.locations.find(dst.name, desc.digest, dstRepo) ?? (src.name === dst.name ? srcRepo : undefined)
-    if (from !== undefined && from !== dstRepo) {
+    if (from !== undefined && from !== dstRepo && dst.capabilities.mount) {
       const mount = await dst.mountBlob(dstRepo, desc.digest, from)
       if (mount.mounted) {
         stats.mounted++
@@ -129,12 +131,17 @@ export class BlobCopier {
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       let moved = 0
+      let body: Readable | undefined
       try {
-        const body = await src.getBlob(srcRepo, desc)
-        const verify = new VerifyStream(desc, (n) => {
-          moved += n
-          this.onBytes?.(n)
-        })
+        body = await src.getBlob(srcRepo, desc)
+        const verify = new VerifyStream(
+          desc,
+          (n) => {
+            moved += n
+            this.onBytes?.(n)
+          },
+          this.minRate,
+        )
         body.on('error', (err) => verify.destroy(err))
         body.pipe(verify)
         let verifyError: unknown
@@ -152,6 +159,8 @@ export class BlobCopier {
         stats.bytes += moved
         return
       } catch (raw) {
+        // the source connection goes too, not only the upload
+        body?.destroy()
         const err = toImgsyncError(raw)
         this.onBytes?.(-moved)
         if (!err.temporary || attempt >= BLOB_ATTEMPTS) throw err

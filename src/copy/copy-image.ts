@@ -1,7 +1,8 @@
 import { ImgsyncError } from '../errors.js'
+import { log } from '../log.js'
 import type { Manifest, ManifestInfo, RegistryApi } from '../registry/api.js'
 import { sha256Digest } from '../registry/digest.js'
-import { OCI_PREFIX } from '../registry/location.js'
+import { LIMITS } from '../registry/limits.js'
 import {
   type ArtifactKind,
   artifactKind,
@@ -13,6 +14,7 @@ import {
   type Platform,
   parseManifest,
 } from '../registry/media-types.js'
+import { formatBytes } from '../text.js'
 import { type BlobCopier, type BlobStats, emptyBlobStats } from './blob-copier.js'
 import { filterIndex } from './platforms.js'
 import { type ReferrerFinder, updateFallbackIndex } from './referrers.js'
@@ -62,6 +64,8 @@ export interface CopyDeps {
   targetTags?: TargetTags
   /** whether the task copies enough into this target repository to list its tags once */
   listTargetTags?: (dst: RegistryApi, repo: string) => boolean
+  /** manifests copied (or being copied) in this task, so a digest is copied once per task */
+  copied?: Map<string, Promise<void>>
 }
 
 function short(digest: string): string {
@@ -194,9 +198,9 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
 
 type TargetTagInfo = (ManifestInfo & { remembered?: true }) | undefined
 
-/** Remembered target tags, except for OCI layouts: a directory can be swapped whole, and reading its index is cheap anyway. */
+/** Remembered target tags, where the target allows it (a layout directory can be swapped whole). */
 function rememberedTags(dst: RegistryApi, deps: CopyDeps): TargetTags | undefined {
-  return dst.name.startsWith(OCI_PREFIX) ? undefined : deps.targetTags
+  return dst.capabilities.rememberTags ? deps.targetTags : undefined
 }
 
 /**
@@ -210,15 +214,7 @@ function targetTagList(req: CopyRequest, deps: CopyDeps): Promise<Set<string> | 
 
 async function fetchManifest(src: RegistryApi, repo: string, digest: string) {
   const manifest = await src.getManifest(repo, digest)
-  let parsed: ParsedManifest
-  try {
-    parsed = parseManifest(manifest.bytes, manifest.mediaType)
-  } catch (err) {
-    throw new ImgsyncError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      `${src.name}: ${repo}@${short(digest)}…: ${(err as Error).message}`,
-    )
-  }
+  const parsed = parseManifest(manifest.bytes, manifest.mediaType, `${src.name}: ${repo}@${short(digest)}…`)
   if (isSchema1(parsed.mediaType)) {
     throw new ImgsyncError(
       'UNSUPPORTED_MEDIA_TYPE',
@@ -233,51 +229,104 @@ async function fetchManifest(src: RegistryApi, repo: string, digest: string) {
   return { manifest, parsed }
 }
 
-/** The walk below the root: children before parents, a subtree the target already has is skipped. */
+function limitError(what: string, limit: number): ImgsyncError {
+  return new ImgsyncError('LIMIT_EXCEEDED', `${what} (limit ${limit})`, {
+    suggestions: ['the source serves a graph no image has; it is not copied'],
+  })
+}
+
+/**
+ * The walk below the root: children before parents, a subtree the target already has is skipped.
+ * Bounded: index depth, children per index, referrer depth and count (LIMITS); a manifest is copied
+ * once per task however often it is listed.
+ */
 class GraphCopy {
   manifests = 0
+  private readonly copied: Map<string, Promise<void>>
   constructor(
     private readonly req: CopyRequest,
     private readonly deps: CopyDeps,
     private readonly blobs: BlobStats,
-  ) {}
+  ) {
+    this.copied = deps.copied ?? new Map()
+  }
 
-  async copyTree(parsed: ParsedManifest): Promise<void> {
+  private get where(): string {
+    return `${this.req.src.name}: ${this.req.srcRepo}`
+  }
+
+  /** `depth`: how many indexes lie above `parsed` (0 for an image's root). */
+  async copyTree(parsed: ParsedManifest, depth = 0): Promise<void> {
     if (isIndexType(parsed.mediaType)) {
-      await settleAll(parsed.manifests.map((child) => this.copyChild(child)))
+      if (depth >= LIMITS.indexDepth)
+        throw limitError(`${this.where}: indexes nested too deep`, LIMITS.indexDepth)
+      if (parsed.manifests.length > LIMITS.indexChildren) {
+        throw limitError(
+          `${this.where}: an index lists ${parsed.manifests.length} manifests`,
+          LIMITS.indexChildren,
+        )
+      }
+      await settleAll(parsed.manifests.map((child) => this.copyChild(child, depth + 1)))
       return
     }
     const { src, srcRepo, dst, dstRepo } = this.req
-    await settleAll(
-      blobDescriptors(parsed).map((d) => this.deps.blobs.copy(src, srcRepo, dst, dstRepo, d, this.blobs)),
-    )
+    const blobs = blobDescriptors(parsed)
+    const huge = blobs.find((d) => d.size > LIMITS.blobBytes)
+    if (huge) {
+      throw limitError(
+        `${this.where}: blob ${short(huge.digest)}… declares ${formatBytes(huge.size)}, more than ${formatBytes(LIMITS.blobBytes)}`,
+        LIMITS.blobBytes,
+      )
+    }
+    await settleAll(blobs.map((d) => this.deps.blobs.copy(src, srcRepo, dst, dstRepo, d, this.blobs)))
   }
 
   /**
    * Copies what refers to `subject` (signatures, SBOMs, attestations; recursively, a signature of an
    * SBOM too) and keeps the target's fallback index complete when the target has no referrers API.
+   * A listed referrer whose own `subject` is another manifest is not one of these: it is left out.
    */
-  async copyReferrers(subject: string, seen: Set<string>): Promise<number> {
+  async copyReferrers(subject: string, seen: Set<string>, depth = 1): Promise<number> {
     const { src, srcRepo, dst, dstRepo } = this.req
+    if (depth > LIMITS.referrerDepth)
+      throw limitError(`${this.where}: referrers nested too deep`, LIMITS.referrerDepth)
     const found = await this.deps.referrers.find(src, srcRepo, subject)
+    if (found.manifests.length > LIMITS.referrersPerManifest) {
+      throw limitError(
+        `${this.where}: ${found.manifests.length} referrers listed for ${short(subject)}…`,
+        LIMITS.referrersPerManifest,
+      )
+    }
     let count = 0
     let handled = false
     const present: Descriptor[] = []
+    const checked = new Set<string>()
     for (const d of found.manifests) {
       if (seen.has(d.digest)) continue
       seen.add(d.digest)
       if (!(await dst.headManifest(dstRepo, d.digest))) {
         const { manifest, parsed } = await fetchManifest(src, srcRepo, d.digest)
+        if (parsed.subject?.digest !== subject) {
+          log.debug(
+            `${this.where}: ${short(d.digest)}… is listed as a referrer of ${short(subject)}… but is not`,
+          )
+          continue
+        }
+        checked.add(d.digest)
         await this.copyTree(parsed)
         const put = await dst.putManifest(dstRepo, d.digest, manifest.bytes, parsed.mediaType || d.mediaType)
         handled ||= put.subjectHandled
         this.manifests++
       }
       present.push(d)
-      count += 1 + (await this.copyReferrers(d.digest, seen))
+      count += 1 + (await this.copyReferrers(d.digest, seen, depth + 1))
     }
     if (present.length > 0 && !handled && !(await this.deps.referrers.hasApi(dst, dstRepo, subject))) {
-      await updateFallbackIndex(dst, dstRepo, subject, present, found.fallbackIndex)
+      // a referrer the target already held was not read here: confirm its subject before indexing it
+      const confirm = async (d: Descriptor) =>
+        checked.has(d.digest) ||
+        (await fetchManifest(src, srcRepo, d.digest)).parsed.subject?.digest === subject
+      await updateFallbackIndex(dst, dstRepo, subject, present, found.fallbackIndex, confirm)
     }
     for (const tag of found.cosignTags) {
       if (seen.has(tag)) continue
@@ -300,12 +349,25 @@ class GraphCopy {
     return count
   }
 
-  private async copyChild(child: Descriptor): Promise<void> {
+  /** A child manifest of an index, once per task whichever index lists it (and however often). */
+  private copyChild(child: Descriptor, depth: number): Promise<void> {
+    const key = `${this.req.dst.name}\n${this.req.dstRepo}\n${child.digest}`
+    let done = this.copied.get(key)
+    if (!done) {
+      done = this.copyChildOnce(child, depth)
+      this.copied.set(key, done)
+      // a failure is for the items that wait on it; a later item tries again
+      done.catch(() => this.copied.delete(key))
+    }
+    return done
+  }
+
+  private async copyChildOnce(child: Descriptor, depth: number): Promise<void> {
     const { src, srcRepo, dst, dstRepo } = this.req
     // a manifest the registry already holds had its blobs and children checked when it was pushed
     if (await dst.headManifest(dstRepo, child.digest)) return
     const { manifest, parsed } = await fetchManifest(src, srcRepo, child.digest)
-    await this.copyTree(parsed)
+    await this.copyTree(parsed, depth)
     await dst.putManifest(dstRepo, child.digest, manifest.bytes, parsed.mediaType || child.mediaType)
     this.manifests++
   }

@@ -98,8 +98,9 @@ export class ReferrerFinder {
 
 /**
  * Makes the target's fallback index for `subject` list `wanted`, keeping whatever it already lists.
- * When the target has none, the source's index is pushed byte for byte (same digest). Returns
- * whether anything was pushed.
+ * When the target has none, the source's index is pushed byte for byte (same digest) if it lists
+ * exactly `wanted`. A descriptor is added only once `confirm` says it really refers to `subject`.
+ * Returns whether anything was pushed.
  */
 export async function updateFallbackIndex(
   dst: RegistryApi,
@@ -107,6 +108,7 @@ export async function updateFallbackIndex(
   subject: string,
   wanted: Descriptor[],
   sourceIndex: Manifest | undefined,
+  confirm: (d: Descriptor) => Promise<boolean> = async () => true,
 ): Promise<boolean> {
   const tag = fallbackTag(subject)
   const current = await dst.headManifest(repo, tag)
@@ -115,7 +117,8 @@ export async function updateFallbackIndex(
     const listed = new Set(
       parseManifest(sourceIndex.bytes, sourceIndex.mediaType).manifests.map((d) => d.digest),
     )
-    if (wanted.every((d) => listed.has(d.digest))) {
+    const exact = listed.size === new Set(wanted.map((d) => d.digest)).size
+    if (exact && wanted.every((d) => listed.has(d.digest))) {
       await dst.putManifest(repo, tag, sourceIndex.bytes, sourceIndex.mediaType)
       return true
     }
@@ -127,11 +130,16 @@ export async function updateFallbackIndex(
   }
   if (current) {
     const existing = await dst.getManifest(repo, tag)
-    doc = JSON.parse(existing.bytes.toString('utf8'))
-    doc.manifests ??= []
+    const manifests = parseManifest(
+      existing.bytes,
+      existing.mediaType,
+      `${dst.name}: ${repo}:${tag}`,
+    ).manifests
+    doc = { ...JSON.parse(existing.bytes.toString('utf8')), manifests }
   }
   const have = new Set(doc.manifests.map((d) => d.digest))
-  const missing = wanted.filter((d) => !have.has(d.digest))
+  const missing: Descriptor[] = []
+  for (const d of wanted) if (!have.has(d.digest) && (await confirm(d))) missing.push(d)
   if (missing.length === 0) return false
   doc.manifests.push(...missing)
   await dst.putManifest(repo, tag, Buffer.from(JSON.stringify(doc)), MediaTypes.ociIndex)

@@ -4,21 +4,29 @@ import { ImgsyncError } from '../errors.js'
 import { BLOB_STREAM_BUFFER } from '../registry/api.js'
 import type { Descriptor } from '../registry/media-types.js'
 
+/** A blob that moves fewer than `bytes` in any `windowMs` fails with TIMEOUT (a slow drip is a stall). */
+export interface MinRate {
+  bytes: number
+  windowMs: number
+}
+
 /**
  * Passes a blob through while hashing and counting it. It fails the stream (so the upload is
- * aborted and never committed) when the size overruns or the digest differs at the end. The last
- * chunk is held back until the digest is checked, so the target never receives a whole wrong blob
- * even if it would not check `?digest=` itself.
+ * aborted and never committed) when the size overruns, the digest differs at the end, or the
+ * blob moves slower than `minRate`. The last chunk is held back until the digest is checked, so
+ * the target never receives a whole wrong blob even if it would not check `?digest=` itself.
  */
 export class VerifyStream extends Transform {
   private readonly hash: Hash
   private readonly expectedHex: string
   private seen = 0
   private held: Buffer | undefined
+  private watchdog: NodeJS.Timeout | undefined
 
   constructor(
     private readonly desc: Descriptor,
     private readonly onBytes?: (n: number) => void,
+    minRate?: MinRate,
   ) {
     // a few of undici's 64 KiB chunks may wait here: fewer pause/resume turns per blob than 16 KiB
     super({ highWaterMark: BLOB_STREAM_BUFFER })
@@ -28,6 +36,27 @@ export class VerifyStream extends Transform {
     }
     this.hash = createHash(alg)
     this.expectedHex = hex
+    if (minRate) this.watch(minRate)
+  }
+
+  private watch({ bytes, windowMs }: MinRate): void {
+    let mark = 0
+    this.watchdog = setInterval(() => {
+      if (this.seen - mark < bytes && this.seen < this.desc.size) {
+        this.destroy(
+          new ImgsyncError(
+            'TIMEOUT',
+            `blob ${this.desc.digest.slice(0, 19)}… moved ${this.seen - mark} bytes in ${windowMs / 1000}s`,
+            {
+              temporary: true,
+              suggestions: ['the link is too slow or stalled; check the network, or raise IMGSYNC_TIMEOUT'],
+            },
+          ),
+        )
+      }
+      mark = this.seen
+    }, windowMs).unref()
+    this.once('close', () => clearInterval(this.watchdog))
   }
 
   get bytes(): number {

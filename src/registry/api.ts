@@ -24,6 +24,18 @@ export interface PutManifestResult {
   subjectHandled: boolean
 }
 
+/** What a backend can do; the copy engine asks these, never what kind of backend it is. */
+export interface RegistryCapabilities {
+  /** cross-repository blob mounts (POST ?mount=&from=) */
+  mount: boolean
+  /** may answer the OCI referrers API (else only the tag-schema fallback exists) */
+  referrersApi: boolean
+  /** target tags may be remembered across runs (not for a directory that can be swapped whole) */
+  rememberTags: boolean
+  /** manifests can be deleted (prune) */
+  delete: boolean
+}
+
 /**
  * What the copy engine needs from a registry. Implemented over HTTP (distribution API) and, later,
  * over an OCI image layout directory; unit tests use an in-memory one.
@@ -31,6 +43,7 @@ export interface PutManifestResult {
 export interface RegistryApi {
   /** display name and identity: two APIs with the same name are the same registry (mounts work) */
   readonly name: string
+  readonly capabilities: RegistryCapabilities
   /** undefined when the manifest does not exist */
   headManifest(repo: string, reference: string): Promise<ManifestInfo | undefined>
   getManifest(repo: string, reference: string): Promise<Manifest>

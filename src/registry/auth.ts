@@ -171,19 +171,25 @@ export class HostAuth {
         temporary: res.status >= 500,
       })
     }
-    const body = (await res.json()) as {
-      token?: string
-      access_token?: string
-      refresh_token?: string
-      expires_in?: number
+    const body = await res.json()
+    const field = (name: string): unknown =>
+      body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
+    const text = (name: string) => {
+      const v = field(name)
+      return typeof v === 'string' && v !== '' ? v : undefined
     }
-    const token = body.token ?? body.access_token
-    registerSecret(body.token)
-    registerSecret(body.access_token)
-    registerSecret(body.refresh_token)
+    const token = text('token') ?? text('access_token')
+    registerSecret(text('token'))
+    registerSecret(text('access_token'))
+    registerSecret(text('refresh_token'))
     if (!token) throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service sent no token`)
+    if (token.length > 16_384 || !/^[\x21-\x7e]+$/.test(token)) {
+      // it goes into an Authorization header: no spaces, line breaks or other bytes that do not belong
+      throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service sent an unusable token`)
+    }
+    const expiresIn = field('expires_in')
     const life =
-      typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFE_S
+      typeof expiresIn === 'number' && expiresIn > 0 ? Math.min(expiresIn, 86_400) : DEFAULT_TOKEN_LIFE_S
     log.debug(`token for ${this.host} [${scopes.join(' ')}] valid ${life}s`)
     // counted from receipt: the registry's clock may differ from ours, so issued_at is not trusted
     return { token, expiresAt: Date.now() + life * 1000, lifeMs: life * 1000 }

@@ -9,42 +9,31 @@ import {
   type RegistryApi,
 } from './api.js'
 import { pullScope, pushScope } from './auth.js'
+import { discard, drain, header } from './bounded-body.js'
 import { digestMatches, sha256Digest } from './digest.js'
-import { type Descriptor, MANIFEST_ACCEPT, MediaTypes } from './media-types.js'
-import {
-  errorForNetwork,
-  type RegistryResponse,
-  RegistryTransport,
-  responseHeader,
-  type TransportOptions,
-} from './transport.js'
+import { errorForNetwork } from './http-errors.js'
+import { LIMITS } from './limits.js'
+import { type Descriptor, MANIFEST_ACCEPT, MediaTypes, parseManifest } from './media-types.js'
+import { blobPath, checkDigest, isValidDigest, manifestPath, referrersPath, repositoryPath } from './names.js'
+import { type RegistryResponse, RegistryTransport, type TransportOptions } from './transport.js'
 
-/** Manifests above this are refused rather than buffered (distribution's own limit is 4 MiB). */
-const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
-const TAGS_PAGE = 1000
-/** reads of a manifest body that broke off mid-way (the request itself has its own retries) */
-const MANIFEST_BODY_ATTEMPTS = 3
+const PAGE_SIZE = 1000
+/** errors that mean "this registry has no catalog for us" rather than a failure */
+const NO_CATALOG = ['NOT_FOUND', 'DENIED', 'AUTH_FAILED']
 
-/** A JSON answer that could not be read: cut off (NETWORK/TIMEOUT, temporary) or not JSON at all. */
-function bodyError(err: unknown, host: string, what: string): ImgsyncError {
-  if (err instanceof SyntaxError) {
-    return new ImgsyncError('REGISTRY_ERROR', `${host}: ${what}: the answer is not valid JSON`, {
-      suggestions: ['check that the host is an OCI registry (and not a proxy error page)'],
-    })
-  }
-  return errorForNetwork(err, host, what)
+function short(digest: string): string {
+  return digest.slice(0, 19)
 }
 
-function nextLink(res: RegistryResponse): string | undefined {
-  const link = responseHeader(res.headers, 'link')
-  const m = link?.match(/<([^>]+)>\s*;\s*rel="?next"?/)
-  return m?.[1]
+function mediaTypeOf(res: RegistryResponse): string {
+  return (header(res.headers, 'content-type') ?? '').split(';')[0]!.trim()
 }
 
-/** The distribution HTTP API as a RegistryApi. */
+/** The distribution HTTP API as a RegistryApi. Every name goes into a URL only through names.ts. */
 export class HttpRegistry implements RegistryApi {
   readonly name: string
   readonly transport: RegistryTransport
+  readonly capabilities = { mount: true, referrersApi: true, rememberTags: true, delete: true } as const
 
   constructor(opts: TransportOptions & { name?: string }) {
     this.transport = new RegistryTransport(opts)
@@ -52,64 +41,49 @@ export class HttpRegistry implements RegistryApi {
   }
 
   async headManifest(repo: string, reference: string): Promise<ManifestInfo | undefined> {
+    const what = `manifest ${repo}:${reference}`
     const res = await this.transport.send({
       method: 'HEAD',
-      path: `/v2/${repo}/manifests/${reference}`,
+      path: manifestPath(repo, reference, `${this.name}: ${what}`),
       headers: { accept: MANIFEST_ACCEPT },
       scopes: [pullScope(repo)],
       allow: [404],
-      what: `manifest ${repo}:${reference}`,
+      what,
     })
-    await res.body.dump()
+    await drain(res.body)
     if (res.status === 404) return undefined
-    const digest = responseHeader(res.headers, 'docker-content-digest')
-    const mediaType = (responseHeader(res.headers, 'content-type') ?? '').split(';')[0]!.trim()
-    const size = Number(responseHeader(res.headers, 'content-length') ?? 0)
+    const digest = header(res.headers, 'docker-content-digest')
+    const size = Number(header(res.headers, 'content-length') ?? 0)
     if (!digest) {
       // some registries omit the digest on HEAD: hash the body instead
       const m = await this.getManifest(repo, reference)
       return { digest: m.digest, mediaType: m.mediaType, size: m.size }
     }
-    return { digest, mediaType, size }
+    checkDigest(digest, `${this.name}: ${what}: Docker-Content-Digest`)
+    return { digest, mediaType: mediaTypeOf(res), size: Number.isSafeInteger(size) ? size : 0 }
   }
 
   async getManifest(repo: string, reference: string): Promise<Manifest> {
-    let bytes: Buffer
-    let res: RegistryResponse
-    for (let attempt = 1; ; attempt++) {
-      res = await this.transport.send({
+    const what = `manifest ${repo}${reference.includes(':') ? '@' : ':'}${reference}`
+    const { res, bytes } = await this.transport.read(
+      {
         method: 'GET',
-        path: `/v2/${repo}/manifests/${reference}`,
+        path: manifestPath(repo, reference, `${this.name}: ${what}`),
         headers: { accept: MANIFEST_ACCEPT },
         scopes: [pullScope(repo)],
-        what: `manifest ${repo}:${reference}`,
-      })
-      const declared = Number(responseHeader(res.headers, 'content-length') ?? 0)
-      if (declared > MAX_MANIFEST_BYTES) {
-        res.body.destroy()
-        throw new ImgsyncError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `${this.name}: manifest ${repo}:${reference} is larger than 8 MiB`,
-        )
-      }
-      try {
-        bytes = Buffer.from(await res.body.arrayBuffer())
-        break
-      } catch (err) {
-        // the body broke off (reset, truncated, idle): the GET is idempotent, so ask again
-        const e = errorForNetwork(err, this.transport.host, `manifest ${repo}:${reference}`)
-        if (!e.temporary || attempt >= MANIFEST_BODY_ATTEMPTS) throw e
-      }
-    }
-    const mediaType = (responseHeader(res.headers, 'content-type') ?? '').split(';')[0]!.trim()
-    const digest = reference.includes(':') ? reference : sha256Digest(bytes)
-    if (reference.includes(':') && !digestMatches(bytes, reference)) {
+        what,
+      },
+      LIMITS.manifestBytes,
+    )
+    const byDigest = reference.includes(':')
+    if (byDigest && !digestMatches(bytes, reference)) {
       throw new ImgsyncError(
         'DIGEST_MISMATCH',
         `${this.name}: manifest ${repo}@${reference} does not match its digest`,
       )
     }
-    return { bytes, digest, mediaType: mediaType || MediaTypes.ociManifest, size: bytes.length }
+    const digest = byDigest ? reference : sha256Digest(bytes)
+    return { bytes, digest, mediaType: mediaTypeOf(res) || MediaTypes.ociManifest, size: bytes.length }
   }
 
   async putManifest(
@@ -118,184 +92,279 @@ export class HttpRegistry implements RegistryApi {
     bytes: Buffer,
     mediaType: string,
   ): Promise<PutManifestResult> {
+    const what = `push manifest ${repo}:${reference}`
     const res = await this.transport.send({
       method: 'PUT',
-      path: `/v2/${repo}/manifests/${reference}`,
+      path: manifestPath(repo, reference, `${this.name}: ${what}`),
       headers: { 'content-type': mediaType },
       body: bytes,
       scopes: [pushScope(repo)],
-      what: `push manifest ${repo}:${reference}`,
+      what,
     })
-    await res.body.dump()
-    const digest = responseHeader(res.headers, 'docker-content-digest') ?? sha256Digest(bytes)
-    return { digest, subjectHandled: responseHeader(res.headers, 'oci-subject') !== undefined }
+    await drain(res.body)
+    const stored = header(res.headers, 'docker-content-digest')
+    const digest = isValidDigest(stored) ? stored : sha256Digest(bytes)
+    return { digest, subjectHandled: header(res.headers, 'oci-subject') !== undefined }
   }
 
   async deleteManifest(repo: string, digest: string): Promise<void> {
+    const what = `delete manifest ${repo}@${digest}`
     const res = await this.transport.send({
       method: 'DELETE',
-      path: `/v2/${repo}/manifests/${digest}`,
+      path: manifestPath(repo, digest, `${this.name}: ${what}`),
       scopes: [`repository:${repo}:delete`],
-      what: `delete manifest ${repo}@${digest}`,
+      what,
     })
-    await res.body.dump()
+    await drain(res.body)
   }
 
   async hasBlob(repo: string, digest: string): Promise<boolean> {
+    const what = `blob ${repo}@${short(digest)}`
     const res = await this.transport.send({
       method: 'HEAD',
-      path: `/v2/${repo}/blobs/${digest}`,
+      path: blobPath(repo, digest, `${this.name}: ${what}`),
       scopes: [pullScope(repo)],
       allow: [404],
-      what: `blob ${repo}@${digest.slice(0, 19)}`,
+      what,
     })
-    await res.body.dump()
+    await drain(res.body)
     return res.status === 200
   }
 
   async getBlob(repo: string, desc: Descriptor): Promise<Readable> {
+    const what = `blob ${repo}@${short(desc.digest)}`
     const res = await this.transport.send({
       method: 'GET',
-      path: `/v2/${repo}/blobs/${desc.digest}`,
+      path: blobPath(repo, desc.digest, `${this.name}: ${what}`),
       scopes: [pullScope(repo)],
-      what: `blob ${repo}@${desc.digest.slice(0, 19)}`,
+      what,
+      blob: true,
     })
+    const declared = header(res.headers, 'content-length')
+    if (declared !== undefined && Number(declared) !== desc.size) {
+      // known to be wrong before a byte is read: no need to stream it to find out
+      discard(res.body)
+      throw new ImgsyncError(
+        'DIGEST_MISMATCH',
+        `${this.name}: ${what}: the registry sends ${declared} bytes, but its descriptor declares ${desc.size}`,
+        { suggestions: ['the source registry serves other content than its manifest names'] },
+      )
+    }
     // errors while the body streams (reset, idle timeout) get the same codes as request errors
     const out = new PassThrough({ highWaterMark: BLOB_STREAM_BUFFER })
-    res.body.on('error', (err) =>
-      out.destroy(errorForNetwork(err, this.transport.host, `blob ${desc.digest.slice(0, 19)}`)),
-    )
+    res.body.on('error', (err) => out.destroy(errorForNetwork(err, this.transport.host, what)))
+    out.on('close', () => {
+      if (!res.body.readableEnded) discard(res.body)
+    })
     res.body.pipe(out)
     return out
   }
 
   async mountBlob(repo: string, digest: string, fromRepo: string): Promise<MountResult> {
-    try {
-      const res = await this.transport.send({
-        method: 'POST',
-        path: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(fromRepo)}`,
-        scopes: [pushScope(repo), pullScope(fromRepo)],
-        what: `mount blob into ${repo}`,
-      })
-      await res.body.dump()
-      if (res.status === 201) return { mounted: true }
-      const location = responseHeader(res.headers, 'location')
-      return { mounted: false, session: location ? new URL(location, res.url).toString() : undefined }
-    } catch {
-      // a refused mount (Harbor answers 401 for an unknown source project) just means: upload
-      return { mounted: false }
-    }
+    const what = `mount blob into ${repo}`
+    const query = `?mount=${encodeURIComponent(checkDigest(digest, `${this.name}: ${what}`))}&from=${encodeURIComponent(fromRepo)}`
+    const res = await this.transport.send({
+      method: 'POST',
+      path: `${repositoryPath(repo, `${this.name}: ${what}`)}/blobs/uploads/${query}`,
+      scopes: [pushScope(repo), pullScope(fromRepo)],
+      // a refused mount (Harbor answers 401 for an unknown source project, others 403/404) means: upload
+      allow: [400, 401, 403, 404, 405],
+      what,
+    })
+    await drain(res.body)
+    if (res.status === 201) return { mounted: true }
+    if (res.status !== 202) return { mounted: false }
+    const location = header(res.headers, 'location')
+    return { mounted: false, session: location ? this.uploadUrl(location, res.url, repo, what) : undefined }
   }
 
   async putBlob(repo: string, desc: Descriptor, body: Readable, session?: string): Promise<void> {
+    const what = `upload blob ${repo}@${short(desc.digest)}`
     let location = session
-    if (!location) {
-      const start = await this.transport.send({
-        method: 'POST',
-        path: `/v2/${repo}/blobs/uploads/`,
+    try {
+      if (!location) location = await this.startUpload(repo)
+      const url = new URL(location)
+      url.searchParams.set('digest', checkDigest(desc.digest, `${this.name}: ${what}`))
+      const res = await this.transport.send({
+        method: 'PUT',
+        path: url.toString(),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+        body,
         scopes: [pushScope(repo)],
-        what: `start upload to ${repo}`,
+        what,
+        blob: true,
       })
-      await start.body.dump()
-      const loc = responseHeader(start.headers, 'location')
-      if (!loc)
-        throw new ImgsyncError('REGISTRY_ERROR', `${this.name}: upload to ${repo} returned no Location`)
-      location = new URL(loc, start.url).toString()
+      await drain(res.body)
+    } catch (err) {
+      body.destroy()
+      // the target keeps what a broken upload sent until the session ends: end it now
+      if (location) await this.cancelUpload(repo, location)
+      throw err
     }
-    const url = new URL(location)
-    url.searchParams.set('digest', desc.digest)
-    const res = await this.transport.send({
-      method: 'PUT',
-      path: url.toString(),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-      body,
+  }
+
+  private async startUpload(repo: string): Promise<string> {
+    const what = `start upload to ${repo}`
+    const start = await this.transport.send({
+      method: 'POST',
+      path: `${repositoryPath(repo, `${this.name}: ${what}`)}/blobs/uploads/`,
       scopes: [pushScope(repo)],
-      what: `upload blob ${repo}@${desc.digest.slice(0, 19)}`,
+      what,
     })
-    await res.body.dump()
+    await drain(start.body)
+    const loc = header(start.headers, 'location')
+    if (!loc) throw new ImgsyncError('REGISTRY_ERROR', `${this.name}: upload to ${repo} returned no Location`)
+    return this.uploadUrl(loc, start.url, repo, what)
+  }
+
+  /** Best effort: a DELETE on the upload session; the upload's own error is what gets reported. */
+  private async cancelUpload(repo: string, location: string): Promise<void> {
+    try {
+      const res = await this.transport.send({
+        method: 'DELETE',
+        path: location,
+        scopes: [pushScope(repo)],
+        allow: [400, 404, 405],
+        what: `cancel upload to ${repo}`,
+      })
+      await drain(res.body)
+    } catch {
+      // the session expires on its own; nothing more to do
+    }
+  }
+
+  /**
+   * An upload Location: resolved against the request URL; on the registry's own origin it must stay
+   * under this repository's uploads (a hostile answer must not aim the blob PUT elsewhere there).
+   */
+  private uploadUrl(location: string, base: string, repo: string, what: string): string {
+    const url = this.transport.absoluteUrl(location, base, what)
+    const prefix = `${repositoryPath(repo, `${this.name}: ${what}`)}/blobs/uploads/`
+    const sameOrigin = url.origin === new URL(this.transport.origin).origin
+    if ((sameOrigin && !url.pathname.startsWith(prefix)) || this.transport.pointsInside(url)) {
+      throw new ImgsyncError(
+        'REGISTRY_ERROR',
+        `${this.name}: ${what}: the upload Location points elsewhere`,
+        {
+          suggestions: ['the registry answered with an upload URL outside this repository; it is not used'],
+        },
+      )
+    }
+    return url.toString()
   }
 
   async listTags(repo: string): Promise<string[]> {
-    const tags: string[] = []
-    let path: string | undefined = `/v2/${repo}/tags/list?n=${TAGS_PAGE}`
-    while (path) {
-      let res: RegistryResponse
-      let body: { tags?: string[] | null }
-      for (let attempt = 1; ; attempt++) {
-        res = await this.transport.send({
-          method: 'GET',
-          path,
-          scopes: [pullScope(repo)],
-          what: `tags of ${repo}`,
-        })
-        try {
-          body = (await res.body.json()) as { tags?: string[] | null }
-          break
-        } catch (err) {
-          // a list that broke off is asked for again, like a failed request
-          const e = bodyError(err, this.transport.host, `tags of ${repo}`)
-          if (!e.temporary || attempt >= MANIFEST_BODY_ATTEMPTS) throw e
-        }
-      }
-      const page = body.tags ?? []
-      tags.push(...page)
-      const next = nextLink(res)
-      path = next ? new URL(next, res.url).toString() : undefined
-    }
-    return tags
+    return this.listPaged(`${repositoryPath(repo, `${this.name}: tags of ${repo}`)}/tags/list`, {
+      field: 'tags',
+      scopes: [pullScope(repo)],
+      what: `tags of ${repo}`,
+    })
   }
 
   async listRepositories(): Promise<string[]> {
-    const repos: string[] = []
-    let path: string | undefined = `/v2/_catalog?n=${TAGS_PAGE}`
-    while (path) {
-      let res: RegistryResponse
-      try {
-        res = await this.transport.send({
-          method: 'GET',
-          path,
-          scopes: ['registry:catalog:*'],
-          what: 'catalog',
-        })
-      } catch (err) {
-        if (err instanceof ImgsyncError && ['NOT_FOUND', 'DENIED', 'AUTH_FAILED'].includes(err.code)) {
-          throw new ImgsyncError(
-            'CATALOG_UNAVAILABLE',
-            `${this.name}: the registry does not offer a repository catalog`,
-            {
-              suggestions: ['list the repositories in the rule (source.repositories: [name, ...])'],
-            },
-          )
-        }
-        throw err
+    try {
+      return await this.listPaged('/v2/_catalog', {
+        field: 'repositories',
+        scopes: ['registry:catalog:*'],
+        what: 'catalog',
+      })
+    } catch (err) {
+      if (err instanceof ImgsyncError && NO_CATALOG.includes(err.code)) {
+        throw new ImgsyncError(
+          'CATALOG_UNAVAILABLE',
+          `${this.name}: the registry does not offer a repository catalog`,
+          {
+            suggestions: ['list the repositories in the rule (source.repositories: [name, ...])'],
+          },
+        )
       }
-      const body = (await res.body.json().catch((err: unknown) => {
-        throw bodyError(err, this.transport.host, 'catalog')
-      })) as { repositories?: string[] | null }
-      repos.push(...(body.repositories ?? []))
-      const next = nextLink(res)
-      path = next ? new URL(next, res.url).toString() : undefined
+      throw err
     }
-    return repos
+  }
+
+  /**
+   * A tag list or catalog, page by page through `Link: <...>; rel="next"`. Bounded: page size,
+   * page count and entry count (LIMITS); a next page must stay on the same origin and endpoint,
+   * and a page already read ends the walk (a loop). Names are returned as sent: callers check them.
+   */
+  private async listPaged(
+    endpoint: string,
+    opts: { field: 'tags' | 'repositories'; scopes: string[]; what: string },
+  ): Promise<string[]> {
+    const out: string[] = []
+    const visited = new Set<string>()
+    let path: string | undefined = `${endpoint}?n=${PAGE_SIZE}`
+    for (let page = 1; path !== undefined; page++) {
+      if (page > LIMITS.listPages) throw this.listTooLong(opts.what, `more than ${LIMITS.listPages} pages`)
+      visited.add(path)
+      const { res, bytes } = await this.transport.read(
+        { method: 'GET', path, scopes: opts.scopes, what: opts.what },
+        LIMITS.listPageBytes,
+      )
+      for (const name of this.pageEntries(bytes, opts.field, opts.what)) {
+        if (out.length >= LIMITS.listEntries)
+          throw this.listTooLong(opts.what, `more than ${LIMITS.listEntries} names`)
+        out.push(name)
+      }
+      path = this.nextPage(res, endpoint, opts.what)
+      if (path !== undefined && visited.has(path)) path = undefined
+    }
+    return out
+  }
+
+  private pageEntries(bytes: Buffer, field: string, what: string): string[] {
+    let body: unknown
+    try {
+      body = JSON.parse(bytes.toString('utf8'))
+    } catch {
+      throw this.badList(what, 'the answer is not valid JSON')
+    }
+    const list =
+      body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[field] : undefined
+    if (list === undefined || list === null) return []
+    if (!Array.isArray(list)) throw this.badList(what, `"${field}" is not a list`)
+    const bad = list.findIndex((name) => typeof name !== 'string')
+    if (bad >= 0) throw this.badList(what, `${field}[${bad}] is not a name`)
+    return list as string[]
+  }
+
+  private nextPage(res: RegistryResponse, endpoint: string, what: string): string | undefined {
+    const link = header(res.headers, 'link')
+    const target = link?.match(/<([^>]+)>\s*;\s*rel="?next"?/)?.[1]
+    if (target === undefined) return undefined
+    const url = this.transport.absoluteUrl(target, res.url, what)
+    if (url.origin !== new URL(this.transport.origin).origin || url.pathname !== endpoint) {
+      throw this.badList(what, 'the next page is elsewhere (Link header)')
+    }
+    return `${url.pathname}${url.search}`
+  }
+
+  private badList(what: string, why: string): ImgsyncError {
+    return new ImgsyncError('REGISTRY_ERROR', `${this.name}: ${what}: ${why}`, {
+      suggestions: ['check that the host is an OCI registry (and not a proxy error page)'],
+    })
+  }
+
+  private listTooLong(what: string, why: string): ImgsyncError {
+    return new ImgsyncError('LIMIT_EXCEEDED', `${this.name}: ${what}: ${why}`, {
+      suggestions: ['the registry keeps sending names; imgsync stops listing at this bound'],
+    })
   }
 
   async referrers(repo: string, digest: string): Promise<Descriptor[] | undefined> {
-    const res = await this.transport.send({
-      method: 'GET',
-      path: `/v2/${repo}/referrers/${digest}`,
-      headers: { accept: MediaTypes.ociIndex },
-      scopes: [pullScope(repo)],
-      allow: [404, 405, 400],
-      what: `referrers of ${repo}@${digest.slice(0, 19)}`,
-    })
-    if (
-      res.status !== 200 ||
-      !(responseHeader(res.headers, 'content-type') ?? '').startsWith(MediaTypes.ociIndex)
-    ) {
-      await res.body.dump()
-      return undefined
-    }
-    const body = (await res.body.json()) as { manifests?: Descriptor[] }
-    return body.manifests ?? []
+    const what = `referrers of ${repo}@${short(digest)}`
+    const { res, bytes } = await this.transport.read(
+      {
+        method: 'GET',
+        path: referrersPath(repo, digest, `${this.name}: ${what}`),
+        headers: { accept: MediaTypes.ociIndex },
+        scopes: [pullScope(repo)],
+        allow: [404, 405, 400],
+        what,
+      },
+      LIMITS.manifestBytes,
+    )
+    if (res.status !== 200 || !mediaTypeOf(res).startsWith(MediaTypes.ociIndex)) return undefined
+    return parseManifest(bytes, MediaTypes.ociIndex, `${this.name}: ${what}`).manifests
   }
 }

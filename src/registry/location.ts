@@ -1,7 +1,8 @@
 // Where `sync tag` / `sync repo` read or write: a registry reference, or an OCI image layout
 // directory written as oci:PATH[:TAG][@DIGEST] (skopeo's spelling). Pure, no I/O.
 import { ImgsyncError } from '../errors.js'
-import { formatReference, isValidTag, parseReference, type Reference } from './reference.js'
+import { isValidDigest, isValidTag } from './names.js'
+import { formatReference, parseReference, type Reference } from './reference.js'
 
 export type Location =
   | { kind: 'registry'; ref: Reference }
@@ -10,7 +11,6 @@ export type Location =
 
 export const OCI_PREFIX = 'oci:'
 
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/
 const LOOKS_LIKE_DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:/
 
 function invalid(input: string, why: string): ImgsyncError {
@@ -35,7 +35,7 @@ export function parseLocation(text: string): Location {
   if (at >= 0 && LOOKS_LIKE_DIGEST.test(rest.slice(at + 1))) {
     digest = rest.slice(at + 1)
     rest = rest.slice(0, at)
-    if (!DIGEST.test(digest)) {
+    if (!isValidDigest(digest)) {
       throw invalid(text, `"${digest}" is not a digest (sha256:<64 lowercase hex>)`)
     }
   }

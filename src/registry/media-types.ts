@@ -1,4 +1,6 @@
 // Media types and the graph edges of a manifest: pure, no I/O.
+import { ImgsyncError } from '../errors.js'
+import { checkDigest } from './names.js'
 
 export const MediaTypes = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -60,25 +62,62 @@ export interface ParsedManifest {
   artifactType?: string
 }
 
-/** Parses manifest bytes; `headerType` is the Content-Type the registry sent, used when the JSON has none. */
-export function parseManifest(bytes: Uint8Array, headerType?: string): ParsedManifest {
-  let json: Record<string, unknown>
+function malformed(where: string, what: string): ImgsyncError {
+  return new ImgsyncError('MANIFEST_INVALID', `${where}: ${what}`, {
+    suggestions: ['the registry sent a broken manifest; it cannot be copied as it is'],
+  })
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/**
+ * A descriptor checked before anything uses it: its digest goes into URLs and file paths, its size
+ * bounds a stream. The object itself is kept as it is (extra fields travel along).
+ */
+function descriptor(v: unknown, field: string, where: string): Descriptor {
+  if (!isObject(v)) throw malformed(where, `${field} is not a descriptor object`)
+  if (v.mediaType !== undefined && typeof v.mediaType !== 'string')
+    throw malformed(where, `${field}.mediaType is not a string`)
+  checkDigest(v.digest, `${where}: ${field}.digest`)
+  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0)
+    throw malformed(where, `${field}.size is not a whole number of bytes`)
+  if (v.urls !== undefined && !Array.isArray(v.urls)) throw malformed(where, `${field}.urls is not a list`)
+  return v as unknown as Descriptor
+}
+
+function descriptors(v: unknown, field: string, where: string): Descriptor[] {
+  if (v === undefined || v === null) return []
+  if (!Array.isArray(v)) throw malformed(where, `"${field}" is not a list`)
+  return v.map((d, i) => descriptor(d, `${field}[${i}]`, where))
+}
+
+/**
+ * Parses manifest bytes; `headerType` is the Content-Type the registry sent, used when the JSON has
+ * none; `where` names the manifest in errors. Anything that is not the JSON a manifest must be
+ * throws MANIFEST_INVALID, a malformed digest INVALID_REFERENCE.
+ */
+export function parseManifest(bytes: Uint8Array, headerType?: string, where = 'manifest'): ParsedManifest {
+  let json: unknown
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'))
   } catch {
-    throw new Error('the manifest is not valid JSON')
+    throw malformed(where, 'the manifest is not valid JSON')
   }
-  if (json === null || typeof json !== 'object') throw new Error('the manifest is not a JSON object')
+  if (!isObject(json)) throw malformed(where, 'the manifest is not a JSON object')
   let mediaType = typeof json.mediaType === 'string' ? json.mediaType : (headerType ?? '')
   if (mediaType === '' && Array.isArray(json.manifests)) mediaType = MediaTypes.ociIndex
   if (mediaType === '' && json.config !== undefined) mediaType = MediaTypes.ociManifest
   if (json.schemaVersion === 1) mediaType = MediaTypes.dockerSchema1
+  const schema1 = mediaType === MediaTypes.dockerSchema1
   return {
     mediaType,
-    manifests: Array.isArray(json.manifests) ? (json.manifests as Descriptor[]) : [],
-    config: json.config as Descriptor | undefined,
-    layers: Array.isArray(json.layers) ? (json.layers as Descriptor[]) : [],
-    subject: json.subject as Descriptor | undefined,
+    // schema 1 is refused by the caller with its own message; its fields are not descriptors
+    manifests: schema1 ? [] : descriptors(json.manifests, 'manifests', where),
+    config: schema1 || json.config == null ? undefined : descriptor(json.config, 'config', where),
+    layers: schema1 ? [] : descriptors(json.layers, 'layers', where),
+    subject: schema1 || json.subject == null ? undefined : descriptor(json.subject, 'subject', where),
     artifactType: typeof json.artifactType === 'string' ? json.artifactType : undefined,
   }
 }

@@ -10,7 +10,7 @@ import writeFileAtomic from 'write-file-atomic'
 import { type ErrorCode, ImgsyncError } from '../errors.js'
 import type { Manifest, ManifestInfo, MountResult, PutManifestResult, RegistryApi } from './api.js'
 import { blobDescriptors, type Descriptor, isIndexType, MediaTypes, parseManifest } from './media-types.js'
-import { isValidTag } from './reference.js'
+import { isValidDigest, isValidTag } from './names.js'
 
 /** `single`: the root is one repository's layout; `multi`: `root/<repo>` is one layout per repository. */
 export type OciLayoutMode = 'single' | 'multi'
@@ -28,7 +28,6 @@ export const OCI_LAYOUT_VERSION = '1.0.0'
 const INDEX_FILE = 'index.json'
 const BLOBS_DIR = 'blobs'
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/
 // one path segment of a repository inside a multi layout: no '.', '..', hidden or odd names
 const REPO_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
@@ -73,6 +72,8 @@ export class OciLayoutRegistry implements RegistryApi {
   /** the resolved root directory */
   readonly root: string
   readonly mode: OciLayoutMode
+  /** no mounts or referrers API; never remembered (a directory can be swapped whole); tags can go */
+  readonly capabilities = { mount: false, referrersApi: false, rememberTags: false, delete: true } as const
   /** layout directories already checked (or created) in this process */
   private readonly verified = new Set<string>()
 
@@ -565,7 +566,7 @@ export class OciLayoutRegistry implements RegistryApi {
   // ---- validation and errors ----
 
   private checkDigest(digest: string): void {
-    if (!DIGEST.test(digest)) {
+    if (!isValidDigest(digest)) {
       throw new ImgsyncError(
         'INVALID_REFERENCE',
         `${this.name}: ${JSON.stringify(digest)} is not a digest (sha256:<64 hex> or sha512:<128 hex>)`,

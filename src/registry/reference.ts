@@ -1,4 +1,5 @@
 import { ImgsyncError } from '../errors.js'
+import { isValidComponent, isValidDigest, isValidTag } from './names.js'
 
 /** A parsed image reference. `registry` is as the user means it (docker.io, host:port); no I/O here. */
 export interface Reference {
@@ -12,10 +13,6 @@ export const DOCKER_HUB = 'docker.io'
 const DOCKER_HUB_API = 'registry-1.docker.io'
 const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io'])
 
-// The grammar of distribution's reference package, in the parts a user types.
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/
 const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/
 const MAX_NAME = 255
@@ -46,7 +43,8 @@ export function parseReference(input: string): Reference {
   if (at >= 0) {
     digest = rest.slice(at + 1)
     rest = rest.slice(0, at)
-    if (!DIGEST.test(digest)) throw invalid(input, `"${digest}" is not a digest (sha256:<64 lowercase hex>)`)
+    if (!isValidDigest(digest))
+      throw invalid(input, `"${digest}" is not a digest (sha256:<64 lowercase hex>)`)
   }
 
   const slash = rest.indexOf('/')
@@ -66,7 +64,7 @@ export function parseReference(input: string): Reference {
   if (colon >= 0) {
     tag = rest.slice(colon + 1)
     rest = rest.slice(0, colon)
-    if (!TAG.test(tag)) {
+    if (!isValidTag(tag)) {
       throw invalid(
         input,
         `"${tag}" is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)`,
@@ -77,7 +75,7 @@ export function parseReference(input: string): Reference {
   if (rest === '') throw invalid(input, 'the repository is missing')
   const components = rest.split('/')
   for (const c of components) {
-    if (!COMPONENT.test(c)) {
+    if (!isValidComponent(c)) {
       throw invalid(
         input,
         c === ''
@@ -109,10 +107,6 @@ export function parseRepositoryReference(input: string): Reference {
     throw invalid(input, 'expected a repository without :tag or @digest')
   }
   return ref
-}
-
-export function isValidTag(tag: string): boolean {
-  return TAG.test(tag)
 }
 
 export function formatReference(ref: Reference): string {

@@ -1,4 +1,5 @@
 import * as z from 'zod'
+import { PATH_COMPONENT } from '../registry/names.js'
 import { cronError, hostError, regexError, semverRangeError, timezoneError } from './checks.js'
 
 // The rule file contract (DESIGN.md §4). People and scripts write this file by hand, so key names
@@ -11,8 +12,6 @@ export const TRIGGER_TYPES = ['manual', 'schedule', 'auto'] as const
 
 export const RULE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/
 export const REGISTRY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
-// One component of an OCI repository path (distribution's reference grammar).
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
 const REPOSITORY_PATH_PATTERN = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`)
 const PLATFORM_PATTERN = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9.]+)?$/
 

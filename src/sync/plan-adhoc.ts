@@ -1,10 +1,20 @@
 import { ImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import { OCI_PREFIX, parseLocation } from '../registry/location.js'
-import { isValidTag, type Reference } from '../registry/reference.js'
+import { isValidTag } from '../registry/names.js'
+import type { Reference } from '../registry/reference.js'
 import type { TagFilter } from '../rules/schema.js'
+import {
+  display,
+  type Exclusion,
+  exclusion,
+  type ItemPlan,
+  invalidNameFailure,
+  type Plan,
+  repoDisplay,
+} from './plan.js'
 import type { PruneScope } from './prune.js'
-import type { Exclusion, ItemPlan, Plan } from './run-task.js'
+import type { SyncTagSelection } from './select-tags.js'
 
 /** Compiles a user regex, naming the flag when it is invalid. */
 export function compileRegex(source: string | undefined, what: string): RegExp | undefined {
@@ -19,11 +29,7 @@ export function compileRegex(source: string | undefined, what: string): RegExp |
   }
 }
 
-/** How items name an image in records and output: host/repo:tag, host/repo@digest, oci:PATH:tag. */
-export function display(registry: string, repo: string, tagOrDigest: string): string {
-  const where = repo === '' ? registry : `${registry}/${repo}`
-  return `${where}${tagOrDigest.includes(':') ? '@' : ':'}${tagOrDigest}`
-}
+export { display }
 
 /**
  * A registry reference, or an OCI layout (`oci:PATH[:TAG|@DIGEST]`) as a reference whose registry
@@ -117,11 +123,11 @@ export async function planRepo(
   dst: Reference,
   srcApi: RegistryApi,
   dstApi: RegistryApi,
-  select: (tags: string[]) => { selected: string[]; excluded: { tag: string; reason: string }[] },
+  select: (tags: string[]) => SyncTagSelection,
   prune?: { filter?: TagFilter },
 ): Promise<Plan> {
   const tags = await srcApi.listTags(src.repository)
-  const { selected, excluded } = select(tags)
+  const { selected, excluded, invalid } = select(tags)
   const items = selected.map((tag) => ({
     src: srcApi,
     srcRepo: src.repository,
@@ -133,11 +139,7 @@ export async function planRepo(
     target: display(dst.registry, dst.repository, tag),
     tag,
   }))
-  const ex: Exclusion[] = excluded.map((e) => ({
-    source: display(src.registry, src.repository, e.tag),
-    tag: e.tag,
-    reason: e.reason,
-  }))
+  const ex: Exclusion[] = excluded.map((e) => exclusion(src.registry, src.repository, e))
   const scopes: PruneScope[] | undefined = prune && [
     {
       dst: dstApi,
@@ -147,9 +149,15 @@ export async function planRepo(
       filter: prune.filter,
     },
   ]
+  const at = {
+    source: repoDisplay(src.registry, src.repository),
+    target: repoDisplay(dst.registry, dst.repository),
+    repository: src.repository,
+  }
   return {
     items,
     excluded: ex,
+    failures: invalid.map((tag) => invalidNameFailure('tag', tag, at)),
     repositories: 1,
     listed: [{ api: srcApi, repo: src.repository, tags }],
     ...(scopes && { prune: scopes }),

@@ -7,13 +7,23 @@ import type { RegistryApi } from '../registry/api.js'
 import { warnIfReadableByOthers } from '../registry/credentials.js'
 import { OCI_PREFIX } from '../registry/location.js'
 import type { ArtifactKind } from '../registry/media-types.js'
+import { isValidRepository, isValidTag } from '../registry/names.js'
 import { resolveRuleFilePath } from '../rules/load.js'
 import { inShard, type Shard, selectRepositories, targetRepository } from '../rules/match.js'
 import { ARTIFACT_TYPES, type RegistryEntry, type Rule, type RuleFile } from '../rules/schema.js'
-import { display } from './plan-adhoc.js'
+import { printable } from '../text.js'
+import {
+  display,
+  type Exclusion,
+  exclusion,
+  type ItemPlan,
+  invalidNameFailure,
+  type ListedTags,
+  type Plan,
+  type PlanFailure,
+} from './plan.js'
 import type { PruneScope } from './prune.js'
 import type { EndpointConfig, RegistryPool } from './registries.js'
-import type { Exclusion, ItemPlan, ListedTags, Plan, Unlisted } from './run-task.js'
 import { selectSyncTags } from './select-tags.js'
 
 /** How to reach a named registry of the rule file; relative CA paths are relative to the file. */
@@ -116,16 +126,21 @@ export function planPush(
   tag: string,
 ): Plan {
   const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
-  const shown = display(endpoints.srcCfg.host, repo, tag)
   const { latest: _ignored, ...filter } = rule.source.tags ?? {}
-  const inRule = selectRepositories(rule, [repo]).length === 1
+  // names from a push event are untrusted: an invalid one is never planned, whatever the filters say
+  const valid = isValidRepository(repo) && isValidTag(tag)
+  const inRule = valid && selectRepositories(rule, [repo]).length === 1
   const sel = inRule
     ? selectSyncTags(filter, [tag])
-    : { selected: [], excluded: [{ tag, reason: 'repository' }] }
+    : {
+        selected: [],
+        excluded: [{ tag, reason: valid ? 'repository' : 'not a valid repository or tag name' }],
+      }
   if (sel.selected.length === 0) {
+    const reason = sel.excluded[0]?.reason ?? 'filtered'
     return {
       items: [],
-      excluded: [{ source: shown, tag, reason: sel.excluded[0]?.reason ?? 'filtered' }],
+      excluded: [exclusion(endpoints.srcCfg.host, printable(repo), { tag, reason })],
       repositories: 0,
     }
   }
@@ -149,49 +164,44 @@ export async function planRule(
 ): Promise<Plan> {
   const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
   const { srcCfg, dstCfg, src, dst } = endpoints
-  const repos = (await ruleRepositories(rule, () => src.listRepositories())).filter((r) =>
+  const all = (await ruleRepositories(rule, () => src.listRepositories())).filter((r) =>
     inShard(r, opts.shard),
   )
-  const limit = pLimit(Math.max(1, opts.concurrency))
   const items: ItemPlan[] = []
   const excluded: Exclusion[] = []
-  const unlisted: Unlisted[] = []
+  const failures: PlanFailure[] = []
   const prune: PruneScope[] = []
   const listed: ListedTags[] = []
+  // a catalog entry that is not a valid name (`team-a/../../victim`) is never listed or copied
+  const repos = all.filter((repo) => isValidRepository(repo))
+  for (const repo of all.filter((r) => !isValidRepository(r))) {
+    const at = { source: srcCfg.host, target: `${dstCfg.host}/${rule.target.namespace}`, repository: '*' }
+    failures.push(invalidNameFailure('repository', repo, at))
+  }
+  const limit = pLimit(Math.max(1, opts.concurrency))
   await Promise.all(
     repos.map((repo) =>
       limit(async () => {
         const dstRepo = targetRepository(rule, repo)
+        const at = { source: `${srcCfg.host}/${repo}`, target: `${dstCfg.host}/${dstRepo}`, repository: repo }
         let tags: string[]
         try {
           tags = await src.listTags(repo)
         } catch (err) {
-          unlisted.push({
-            source: `${srcCfg.host}/${repo}`,
-            target: `${dstCfg.host}/${dstRepo}`,
-            repository: repo,
-            error: toImgsyncError(err),
-          })
+          failures.push({ ...at, tag: '*', error: toImgsyncError(err) })
           return
         }
         listed.push({ api: src, repo, tags })
         const sel = selectSyncTags(rule.source.tags, tags)
         if (rule.prune) {
-          prune.push({
-            dst,
-            dstRepo,
-            target: `${dstCfg.host}/${dstRepo}`,
-            sourceTags: tags,
-            filter: rule.source.tags,
-          })
+          prune.push({ dst, dstRepo, target: at.target, sourceTags: tags, filter: rule.source.tags })
         }
         for (const tag of sel.selected) items.push(ruleItem(endpoints, repo, dstRepo, tag))
-        for (const ex of sel.excluded) {
-          excluded.push({ source: display(srcCfg.host, repo, ex.tag), tag: ex.tag, reason: ex.reason })
-        }
+        for (const ex of sel.excluded) excluded.push(exclusion(srcCfg.host, repo, ex))
+        for (const tag of sel.invalid) failures.push(invalidNameFailure('tag', tag, at))
       }),
     ),
   )
   items.sort((a, b) => a.source.localeCompare(b.source))
-  return { items, excluded, unlisted, listed, repositories: repos.length, ...(rule.prune && { prune }) }
+  return { items, excluded, failures, listed, repositories: all.length, ...(rule.prune && { prune }) }
 }

@@ -1,8 +1,10 @@
+import type { MinRate } from '../copy/verify-stream.js'
 import { ImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import { type CredentialSource, type Credentials, staticCredentials } from '../registry/auth.js'
 import { chainCredentials, dockerConfigCredentials, dockerConfigPath } from '../registry/credentials.js'
 import { HttpRegistry } from '../registry/http-registry.js'
+import { DEFAULT_TIMEOUT_MS, LIMITS } from '../registry/limits.js'
 import { OCI_PREFIX } from '../registry/location.js'
 import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js'
 import { apiHost } from '../registry/reference.js'
@@ -83,6 +85,13 @@ export class RegistryPool {
   private readonly byKey = new Map<string, RegistryApi>()
   private readonly dockerConfigs = new Map<string, CredentialSource>()
 
+  private readonly limits: { timeoutMs?: number; retries?: number }
+
+  /** `signal` (SIGINT/SIGTERM) ends every request and retry wait of every registry at once. */
+  constructor(private readonly opts: { signal?: AbortSignal } = {}) {
+    this.limits = envLimits()
+  }
+
   get(cfg: EndpointConfig): RegistryApi {
     if (cfg.host.startsWith(OCI_PREFIX))
       return this.layout(cfg.host.slice(OCI_PREFIX.length), cfg.layout ?? 'single')
@@ -102,9 +111,10 @@ export class RegistryPool {
         ),
         tls: cfg.tls,
         connections: cfg.connections,
-        headersTimeout: cfg.headersTimeout ?? envLimits().timeoutMs,
-        bodyTimeout: cfg.bodyTimeout ?? envLimits().timeoutMs,
-        retries: cfg.retries ?? envLimits().retries,
+        headersTimeout: cfg.headersTimeout ?? this.limits.timeoutMs,
+        bodyTimeout: cfg.bodyTimeout ?? this.limits.timeoutMs,
+        retries: cfg.retries ?? this.limits.retries,
+        signal: this.opts.signal,
       })
       this.byKey.set(key, api)
     }
@@ -119,6 +129,11 @@ export class RegistryPool {
       this.byKey.set(key, api)
     }
     return api
+  }
+
+  /** The slowest a blob may move before it counts as stalled: LIMITS' floor per IMGSYNC_TIMEOUT. */
+  get blobMinRate(): MinRate {
+    return { bytes: LIMITS.blobMinBytesPerWindow, windowMs: this.limits.timeoutMs ?? DEFAULT_TIMEOUT_MS }
   }
 
   /** Requests and 429s per registry since the pool was made (for serve's /metrics). */

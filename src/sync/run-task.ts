@@ -4,60 +4,14 @@ import { BlobCopier, type BlobLocations, MemoryBlobLocations } from '../copy/blo
 import { copyImage } from '../copy/copy-image.js'
 import { ReferrerFinder } from '../copy/referrers.js'
 import type { TargetTags } from '../copy/tag-cache.js'
+import type { MinRate } from '../copy/verify-stream.js'
 import { type ImgsyncError, toImgsyncError } from '../errors.js'
 import type { RecordWriter } from '../records/store.js'
 import type { ItemRecord, TaskRecord, TaskStatus, TriggerType } from '../records/types.js'
 import type { RegistryApi } from '../registry/api.js'
 import type { ArtifactKind, Platform } from '../registry/media-types.js'
+import type { Exclusion, ItemPlan, Plan } from './plan.js'
 import { findStaleTags, type PruneCandidate, type PruneScope, pruneLimitError } from './prune.js'
-
-/** One image to copy, as the planner resolved it. */
-export interface ItemPlan {
-  src: RegistryApi
-  srcRepo: string
-  /** tag or digest at the source */
-  srcRef: string
-  dst: RegistryApi
-  dstRepo: string
-  /** undefined: push by digest only */
-  dstTag?: string
-  /** display forms, as in records: host/repo:tag */
-  source: string
-  target: string
-  tag: string
-}
-
-/** Something the planner left out, reported in dry runs and --json (never copied). */
-export interface Exclusion {
-  source: string
-  tag: string
-  reason: string
-}
-
-/** A repository whose tags could not be listed: recorded as a failed item, the task goes on. */
-export interface Unlisted {
-  source: string
-  target: string
-  repository: string
-  error: ImgsyncError
-}
-
-/** A source repository's tags as the planner listed them (the copy engine reuses the list). */
-export interface ListedTags {
-  api: RegistryApi
-  repo: string
-  tags: string[]
-}
-
-export interface Plan {
-  items: ItemPlan[]
-  excluded: Exclusion[]
-  unlisted?: Unlisted[]
-  listed?: ListedTags[]
-  /** target repositories to prune after copying (opt-in) */
-  prune?: PruneScope[]
-  repositories: number
-}
 
 /** Progress reported as events, so the engine never depends on a UI or on metrics. */
 export interface TaskListener {
@@ -95,6 +49,8 @@ export interface TaskSpec {
   blobLocations?: BlobLocations
   /** target tag digests remembered across runs (default: none, every target tag is asked for) */
   targetTags?: TargetTags
+  /** a blob moving slower than this fails with TIMEOUT (default: no floor) */
+  blobMinRate?: MinRate
 }
 
 export interface TaskResult {
@@ -102,6 +58,8 @@ export interface TaskResult {
   items: ItemRecord[]
   excluded: Exclusion[]
 }
+
+export type { Exclusion, ItemPlan, Plan }
 
 export function newTaskId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
@@ -180,14 +138,16 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
   try {
     plan = await spec.plan()
   } catch (err) {
+    // stopped while listing: the task is interrupted, not failed
+    if (spec.signal?.aborted) return finish()
     // registry failures arrive as ImgsyncErrors; anything else is a bug in the planner
     return finish(toImgsyncError(err, 'INTERNAL'))
   }
   excluded = plan.excluded
   task.repositories = plan.repositories
-  task.items = plan.items.length + (plan.unlisted?.length ?? 0)
+  task.items = plan.items.length + (plan.failures?.length ?? 0)
   spec.listener?.planned?.(plan)
-  for (const u of plan.unlisted ?? []) {
+  for (const u of plan.failures ?? []) {
     record({
       type: 'item',
       taskId: task.taskId,
@@ -196,7 +156,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
       source: u.source,
       target: u.target,
       repository: u.repository,
-      tag: '*',
+      tag: u.tag,
       status: 'failed',
       code: u.error.code,
       message: withHint(u.error),
@@ -220,6 +180,7 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     pLimit(Math.max(1, spec.concurrency)),
     spec.blobLocations ?? new MemoryBlobLocations(),
     (n) => spec.listener?.bytes?.(n),
+    spec.blobMinRate,
   )
 
   const itemBase = (p: ItemPlan, t0: number) => ({

@@ -98,6 +98,7 @@ export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
         records: opts.records,
         blobLocations: opts.blobLocations,
         targetTags: opts.targetTags,
+        blobMinRate: pool.blobMinRate,
         maxDelete: opts.maxDelete,
         listener: opts.listener,
         signal: opts.signal,

@@ -1,6 +1,9 @@
 import { isIndexType, isManifestType } from '../registry/media-types.js'
+import { isValidDigest, isValidRepository, isValidTag } from '../registry/names.js'
 
 // Push notifications → "this tag was pushed": pure parsing of CNCF distribution and Harbor payloads.
+// A webhook sender holding the token is still not trusted with names: every repository, tag and
+// digest is checked against the distribution grammar, and counts come from real arrays only.
 
 /** A tag push worth syncing. */
 export interface PushEvent {
@@ -17,86 +20,122 @@ export interface ParsedEvents {
   pushes: PushEvent[]
   /** events that are not tag pushes of a manifest (pulls, mounts, blob pushes, pushes by digest) */
   ignored: number
+  /** tag pushes whose repository, tag or digest is not a valid name: never synced */
+  invalid: number
 }
 
-interface DistributionEvent {
-  id?: string
-  action?: string
-  target?: { mediaType?: string; digest?: string; repository?: string; tag?: string; url?: string }
-  request?: { host?: string }
+/** distribution's events per POST are few (its queue sends them as they come); more is not a payload */
+const MAX_EVENTS = 10_000
+
+const isManifest = (mediaType: unknown) =>
+  typeof mediaType === 'string' && (isManifestType(mediaType) || isIndexType(mediaType))
+
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
 }
 
+function record(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+}
+
+/** host[:port] of an http(s) URL, or undefined. */
 function hostOf(url: string | undefined): string | undefined {
   if (!url) return undefined
   try {
-    return new URL(url).host
+    const u = new URL(url)
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.host : undefined
   } catch {
     return undefined
   }
 }
 
-const isManifest = (mediaType: string | undefined) =>
-  mediaType !== undefined && (isManifestType(mediaType) || isIndexType(mediaType))
+/** A host[:port] as a registry entry would name it: no path, userinfo or spaces. */
+function validHost(host: string | undefined): string | undefined {
+  return host && /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(host)
+    ? host
+    : undefined
+}
+
+function events(body: unknown, field: string, what: string): unknown[] {
+  const list = record(body)?.[field]
+  if (!Array.isArray(list)) throw new Error(`expected ${what}`)
+  if (list.length > MAX_EVENTS) throw new Error(`more than ${MAX_EVENTS} events in one payload`)
+  return list
+}
 
 /** distribution `notifications.endpoints` envelope: `{"events": [...]}`. */
 export function parseDistributionEvents(body: unknown): ParsedEvents {
-  const events = (body as { events?: DistributionEvent[] })?.events
-  if (!Array.isArray(events)) throw new Error('expected {"events": [...]}')
-  const out: ParsedEvents = { pushes: [], ignored: 0 }
-  for (const e of events) {
-    const t = e.target
-    const host = e.request?.host ?? hostOf(t?.url)
-    if (e.action !== 'push' || !t?.repository || !t.tag || !isManifest(t.mediaType) || !host) {
+  const out: ParsedEvents = { pushes: [], ignored: 0, invalid: 0 }
+  for (const raw of events(body, 'events', '{"events": [...]}')) {
+    const e = record(raw)
+    const t = record(e?.target)
+    const repository = text(t?.repository)
+    const tag = text(t?.tag)
+    const host = validHost(text(record(e?.request)?.host) ?? hostOf(text(t?.url)))
+    if (e?.action !== 'push' || !repository || !tag || !isManifest(t?.mediaType) || !host) {
       out.ignored++
       continue
     }
+    const digest = t?.digest
+    if (
+      !isValidRepository(repository) ||
+      !isValidTag(tag) ||
+      (digest !== undefined && !isValidDigest(digest))
+    ) {
+      out.invalid++
+      continue
+    }
     out.pushes.push({
-      id: e.id ?? `${host}/${t.repository}:${t.tag}@${t.digest}`,
+      id: text(e.id) ?? `${host}/${repository}:${tag}@${digest}`,
       host,
-      repository: t.repository,
-      tag: t.tag,
-      digest: t.digest,
+      repository,
+      tag,
+      ...(digest !== undefined && { digest }),
     })
   }
   return out
 }
 
-interface HarborPayload {
-  type?: string
-  occur_at?: number
-  event_data?: {
-    resources?: { digest?: string; tag?: string; resource_url?: string }[]
-    repository?: { repo_full_name?: string; namespace?: string; name?: string }
-  }
-}
-
 /** Harbor webhook (Default format): PUSH_ARTIFACT with resources[] and the repository. */
 export function parseHarborEvent(body: unknown): ParsedEvents {
-  const p = body as HarborPayload
-  if (!p || typeof p !== 'object' || typeof p.type !== 'string')
-    throw new Error('expected a Harbor webhook payload')
-  const out: ParsedEvents = { pushes: [], ignored: 0 }
-  const resources = p.event_data?.resources ?? []
+  const p = record(body)
+  if (!p || typeof p.type !== 'string') throw new Error('expected a Harbor webhook payload')
+  const data = record(p.event_data)
+  const resources = data?.resources === undefined ? [] : events(data, 'resources', '"resources": [...]')
+  const out: ParsedEvents = { pushes: [], ignored: 0, invalid: 0 }
   if (p.type !== 'PUSH_ARTIFACT') {
     out.ignored += Math.max(1, resources.length)
     return out
   }
-  const repo = p.event_data?.repository
-  const repository =
-    repo?.repo_full_name ?? (repo?.namespace && repo.name ? `${repo.namespace}/${repo.name}` : undefined)
-  for (const r of resources) {
+  const repo = record(data?.repository)
+  const namespace = text(repo?.namespace)
+  const name = text(repo?.name)
+  const repository = text(repo?.repo_full_name) ?? (namespace && name ? `${namespace}/${name}` : undefined)
+  for (const raw of resources) {
+    const r = record(raw)
+    const tag = text(r?.tag)
     // resource_url is host/namespace/name:tag, without a scheme
-    const host = r.resource_url?.split('/')[0]
-    if (!repository || !r.tag || !host) {
+    const host = validHost(text(r?.resource_url)?.split('/')[0])
+    if (!repository || !tag || !host) {
       out.ignored++
       continue
     }
+    const digest = r?.digest
+    if (
+      !isValidRepository(repository) ||
+      !isValidTag(tag) ||
+      (digest !== undefined && !isValidDigest(digest))
+    ) {
+      out.invalid++
+      continue
+    }
+    const when = typeof p.occur_at === 'number' ? p.occur_at : 0
     out.pushes.push({
-      id: `harbor:${host}/${repository}:${r.tag}@${r.digest}:${p.occur_at}`,
+      id: `harbor:${host}/${repository}:${tag}@${digest}:${when}`,
       host,
       repository,
-      tag: r.tag,
-      digest: r.digest,
+      tag,
+      ...(digest !== undefined && { digest }),
     })
   }
   return out

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { printable } from '../text.js'
 import { type ParsedEvents, parseDistributionEvents, parseHarborEvent } from './events.js'
 import type { ServeMetrics } from './metrics.js'
 import type { SyncService } from './service.js'
@@ -67,16 +68,22 @@ export function createServeServer(service: SyncService, metrics: ServeMetrics): 
         metrics.events.inc({ source: hook.source, result: 'rejected' })
         return send(res, 401, { error: 'missing or wrong bearer token' })
       }
+      if (!service.acceptsEvents) {
+        // the registry keeps the events and sends them again later
+        metrics.events.inc({ source: hook.source, result: 'rejected' })
+        res.setHeader('retry-after', '30')
+        return send(res, 503, { error: 'the sync queue is full; send again later' })
+      }
       let parsed: ParsedEvents
       try {
         parsed = hook.parse(JSON.parse(await readBody(req)))
       } catch (err) {
         metrics.events.inc({ source: hook.source, result: 'rejected' })
-        return send(res, 400, { error: `bad payload: ${(err as Error).message}` })
+        return send(res, 400, { error: `bad payload: ${printable((err as Error).message)}` })
       }
       return send(res, 202, service.receive(hook.source, parsed))
     } catch (err) {
-      return send(res, 500, { error: (err as Error).message })
+      return send(res, 500, { error: printable((err as Error).message) })
     }
   })
 }

@@ -38,6 +38,8 @@ export interface ServeOptions {
 const AUTO_LOCK_WAIT_MS = 10 * 60_000
 /** Push event ids remembered for deduplication (distribution retries deliveries). */
 const SEEN_EVENTS = 10_000
+/** Push tasks waiting for a worker; beyond this a webhook is answered 503 (the sender retries). */
+export const MAX_QUEUED = 1000
 
 /**
  * The long-running side of imgsync: schedule rules on their cron, auto rules on push events,
@@ -46,9 +48,13 @@ const SEEN_EVENTS = 10_000
 export class SyncService {
   private loaded: LoadedRuleFile
   private crons: Cron[] = []
-  private readonly pool = new RegistryPool()
+  private readonly pool: RegistryPool
   private readonly limit: ReturnType<typeof pLimit>
   private readonly seen = new Set<string>()
+  /** queued, not yet started push tasks by rule, repository and tag: a newer push joins the queued one */
+  private readonly waiting = new Map<string, { digest?: string }>()
+  /** the digest each running push task syncs, by rule, repository and tag */
+  private readonly syncing = new Map<string, string | undefined>()
   private readonly controller = new AbortController()
   private readonly running = new Set<Promise<unknown>>()
   private readonly records: RecordWriter
@@ -62,6 +68,7 @@ export class SyncService {
   ) {
     this.loaded = loaded
     this.limit = pLimit(Math.max(1, opts.workers))
+    this.pool = new RegistryPool({ signal: this.controller.signal })
     this.records = new RecordWriter(opts.recordsPath)
     this.blobLocations = blobLocationsFor(opts.recordsPath)
     this.targetTags = targetTagsFor(opts.recordsPath, { fullCheck: opts.fullCheck })
@@ -117,17 +124,25 @@ export class SyncService {
     }
   }
 
-  /** Accepts parsed webhook events: deduplicate, match auto rules, queue; returns at once. */
+  /** Whether the queue has room for another webhook delivery (else it is answered 503). */
+  get acceptsEvents(): boolean {
+    return this.limit.pendingCount < MAX_QUEUED
+  }
+
+  /** Accepts parsed webhook events: deduplicate, coalesce, match auto rules, queue; returns at once. */
   receive(source: 'distribution' | 'harbor', parsed: ParsedEvents): Record<string, number> {
     const counts: Record<string, number> = {
       queued: 0,
+      coalesced: 0,
       duplicate: 0,
       unknown_host: 0,
       filtered: 0,
       ignored: parsed.ignored,
+      invalid: parsed.invalid,
     }
     const { metrics } = this.opts
     if (parsed.ignored > 0) metrics.events.inc({ source, result: 'ignored' }, parsed.ignored)
+    if (parsed.invalid > 0) metrics.events.inc({ source, result: 'invalid' }, parsed.invalid)
     for (const push of parsed.pushes) {
       const result = this.queuePush(push)
       counts[result] = (counts[result] ?? 0) + 1
@@ -136,7 +151,7 @@ export class SyncService {
     return counts
   }
 
-  private queuePush(push: PushEvent): 'queued' | 'duplicate' | 'unknown_host' | 'filtered' {
+  private queuePush(push: PushEvent): 'queued' | 'coalesced' | 'duplicate' | 'unknown_host' | 'filtered' {
     if (this.stopping) return 'filtered'
     if (this.seen.has(push.id)) return 'duplicate'
     this.seen.add(push.id)
@@ -154,17 +169,37 @@ export class SyncService {
       .map((rule) => ({ rule, plan: planPush(rule, config, file, this.pool, push.repository, push.tag) }))
       .filter(({ plan }) => plan.items.length > 0)
     if (wanted.length === 0) return 'filtered'
+    let queued = false
     for (const { rule, plan } of wanted) {
+      const key = `${rule.name}\n${push.repository}\n${push.tag}`
+      const pending = this.waiting.get(key)
+      if (pending) {
+        // the queued task has not looked at the tag yet: it syncs this newer push instead
+        pending.digest = push.digest
+        continue
+      }
+      // the same digest is being synced right now: this push brings nothing new
+      if (push.digest !== undefined && this.syncing.has(key) && this.syncing.get(key) === push.digest)
+        continue
+      const wait = { digest: push.digest }
+      this.waiting.set(key, wait)
+      queued = true
       void this.track(
-        this.limit(() =>
-          this.runRule(rule, 'auto', () =>
-            whenPushVisible(plan, push.digest, { signal: this.controller.signal }),
-          ),
-        ),
+        this.limit(async () => {
+          this.waiting.delete(key)
+          this.syncing.set(key, wait.digest)
+          try {
+            return await this.runRule(rule, 'auto', () =>
+              whenPushVisible(plan, wait.digest, { signal: this.controller.signal }),
+            )
+          } finally {
+            if (this.syncing.get(key) === wait.digest) this.syncing.delete(key)
+          }
+        }),
       )
     }
     this.updateQueueDepth()
-    return 'queued'
+    return queued ? 'queued' : 'coalesced'
   }
 
   private async runRule(rule: Rule, trigger: TriggerType, plan?: Parameters<typeof triggerRules>[0]['plan']) {

@@ -2,18 +2,9 @@ import chalk from 'chalk'
 import cliProgress from 'cli-progress'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
 import type { Plan, TaskListener, TaskResult } from '../sync/run-task.js'
+import { formatBytes } from '../text.js'
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let v = n / 1024
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`
-}
+export { formatBytes }
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`

@@ -203,7 +203,7 @@ rules:
             mediaType: 'application/vnd.oci.image.manifest.v1+json',
             repository: 'team/app',
             tag: 'v9',
-            digest: 'sha256:00',
+            digest: `sha256:${'0'.repeat(64)}`,
           },
           request: { host: 'other.example:5000' },
         },
@@ -225,7 +225,9 @@ rules:
         type: 'PUSH_ARTIFACT',
         occur_at: 1,
         event_data: {
-          resources: [{ digest: 'sha256:00', tag: 'v9', resource_url: `${src.host}/team/app:v9` }],
+          resources: [
+            { digest: `sha256:${'0'.repeat(64)}`, tag: 'v9', resource_url: `${src.host}/team/app:v9` },
+          ],
           repository: { name: 'app', namespace: 'team', repo_full_name: 'team/app' },
         },
       }),

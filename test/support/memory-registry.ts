@@ -13,6 +13,7 @@ import type {
   MountResult,
   PutManifestResult,
   RegistryApi,
+  RegistryCapabilities,
 } from '../../src/registry/api.js'
 import type { Descriptor, Platform } from '../../src/registry/media-types.js'
 
@@ -74,6 +75,8 @@ export interface MemoryRegistryOptions {
   delayMs?: Partial<Record<Op, number>>
   /** size of the chunks getBlob streams (default 7, so blobs arrive in many pieces) */
   chunkSize?: number
+  /** what it says it can do (default: like a registry) */
+  capabilities?: Partial<RegistryCapabilities>
 }
 
 export interface SeededImage extends Descriptor {
@@ -116,6 +119,7 @@ export interface IndexSpec {
 
 export class MemoryRegistry implements RegistryApi {
   readonly name: string
+  readonly capabilities: RegistryCapabilities
   /** every call, in the order made: `op repo arg`, e.g. `putBlob app sha256:…` */
   readonly log: string[] = []
   private readonly repos = new Map<string, Repo>()
@@ -126,6 +130,13 @@ export class MemoryRegistry implements RegistryApi {
 
   constructor(name: string, opts: MemoryRegistryOptions = {}) {
     this.name = name
+    this.capabilities = {
+      mount: true,
+      referrersApi: true,
+      rememberTags: true,
+      delete: true,
+      ...opts.capabilities,
+    }
     this.delayMs = { ...opts.delayMs }
     this.chunkSize = opts.chunkSize ?? 7
   }

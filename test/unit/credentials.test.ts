@@ -7,6 +7,7 @@ import { delimiter, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { redact } from '../../src/log.js'
+import { isInternalIp } from '../../src/registry/addresses.js'
 import { HostAuth, type TokenFetch } from '../../src/registry/auth.js'
 import {
   chainCredentials,
@@ -14,7 +15,8 @@ import {
   normalizeConfigKey,
   readCredentialsFile,
 } from '../../src/registry/credentials.js'
-import { errorForStatus, isInternalIp, RegistryTransport } from '../../src/registry/transport.js'
+import { errorForStatus } from '../../src/registry/http-errors.js'
+import { RegistryTransport } from '../../src/registry/transport.js'
 import { rejection } from '../support/rejection.js'
 
 let dir: string

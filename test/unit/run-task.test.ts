@@ -207,17 +207,18 @@ describe('runTask', () => {
     expect((recs[1] as TaskRecord).code).toBe('CATALOG_UNAVAILABLE')
   })
 
-  it('records an unlisted repository as a failed item and goes on', async () => {
+  it('records a repository that could not be listed as a failed item and goes on', async () => {
     const { item } = world()
     const result = await runTask(
       spec(async () => ({
         items: [item('1.0')],
         excluded: [{ source: 'src.example/app:old', tag: 'old', reason: 'filtered' }],
-        unlisted: [
+        failures: [
           {
             source: 'src.example/gone',
             target: 'dst.example/mirror/gone',
             repository: 'gone',
+            tag: '*',
             error: new ImgsyncError('DENIED', 'cannot list gone'),
           },
         ],

@@ -147,7 +147,10 @@ describe('remembered target tags in the copy engine', () => {
 
   it('an OCI layout target is never remembered: it is read every time', async () => {
     const { src, req } = copyBetween()
-    const layout = new MemoryRegistry('oci:/media/usb')
+    // what an OCI layout backend declares
+    const layout = new MemoryRegistry('oci:/media/usb', {
+      capabilities: { rememberTags: false, mount: false },
+    })
     const tags = new FileTargetTags(tempFile(), 3600)
     const copy = () =>
       copyImage(req({ dst: layout }), {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ImgsyncError } from '../../src/errors.js'
-import { errorForNetwork, errorForStatus, retryAfterMs } from '../../src/registry/transport.js'
+import { errorForNetwork, errorForStatus } from '../../src/registry/http-errors.js'
+import { retryAfterMs } from '../../src/registry/retry-policy.js'
 
 describe('retryAfterMs', () => {
   const now = Date.parse('2025-01-01T00:00:00Z')

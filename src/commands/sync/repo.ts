@@ -10,7 +10,6 @@ import {
   taskFlags,
 } from '../../command-support.js'
 import { compileRegex, parseRepoLocation, planRepo } from '../../sync/plan-adhoc.js'
-import { RegistryPool } from '../../sync/registries.js'
 import { selectSyncTags } from '../../sync/select-tags.js'
 
 export default class SyncRepo extends BaseCommand {
@@ -71,23 +70,22 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
     compileRegex(flags.include, '--include')
     compileRegex(flags.exclude, '--exclude')
     const filter = { include: flags.include, exclude: flags.exclude, latest: flags.latest }
-    const pool = new RegistryPool()
-    const srcApi = pool.get(adhocEndpoint('src', src.registry, flags))
-    const dstApi = pool.get(adhocEndpoint('dst', dst.registry, flags))
+    const srcEndpoint = adhocEndpoint('src', src.registry, flags)
+    const dstEndpoint = adhocEndpoint('dst', dst.registry, flags)
     return runTaskForCommand(
-      {
+      (pool) => ({
         ...adhocTaskFields(args, flags),
         plan: () =>
           planRepo(
             src,
             dst,
-            srcApi,
-            dstApi,
+            pool.get(srcEndpoint),
+            pool.get(dstEndpoint),
             (tags) => selectSyncTags(filter, tags),
             flags.prune ? { filter } : undefined,
           ),
         maxDelete: flags['max-delete'],
-      },
+      }),
       {
         json: this.jsonEnabled(),
         verbose: flags.verbose,

@@ -10,7 +10,6 @@ import {
   taskFlags,
 } from '../../command-support.js'
 import { parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
-import { RegistryPool } from '../../sync/registries.js'
 
 export default class SyncTag extends BaseCommand {
   static summary = 'Copy one image (or several tags of one repository) to another registry.'
@@ -77,14 +76,13 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
         .map((t) => t.trim())
         .filter(Boolean),
     })
-    const pool = new RegistryPool()
-    const srcApi = pool.get(adhocEndpoint('src', parsed.src.registry, flags))
-    const dstApi = pool.get(adhocEndpoint('dst', parsed.dst.registry, flags))
+    const srcEndpoint = adhocEndpoint('src', parsed.src.registry, flags)
+    const dstEndpoint = adhocEndpoint('dst', parsed.dst.registry, flags)
     return runTaskForCommand(
-      {
+      (pool) => ({
         ...adhocTaskFields(args, flags),
-        plan: async () => planTags(parsed, srcApi, dstApi),
-      },
+        plan: async () => planTags(parsed, pool.get(srcEndpoint), pool.get(dstEndpoint)),
+      }),
       {
         json: this.jsonEnabled(),
         verbose: flags.verbose,

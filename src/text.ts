@@ -1,0 +1,33 @@
+// Text that came from outside (a registry's error message, an annotation, a name) is shown to a
+// person: control characters are replaced so it cannot move the cursor, recolour the terminal, or
+// start a forged line of its own ("\nimgsync: error ...").
+
+// C0 controls (newline and tab included), DEL and the C1 controls
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g
+
+/** One line of printable text: every run of control characters becomes one space. */
+export function printable(text: string): string {
+  return text.replace(CONTROL, ' ')
+}
+
+/** Like printable(), but keeps line breaks (for multi-line output imgsync composes itself). */
+export function printableLines(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => printable(line))
+    .join('\n')
+}
+
+/** 1536 → "1.5 KiB"; binary units, as registries and docker report sizes. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n / 1024
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`
+}
