@@ -23,8 +23,8 @@ export function redact(text: string): string {
   return out
 }
 
-let level: LogLevel =
-  (process.env.IMGSYNC_LOG_LEVEL as LogLevel) in order ? (process.env.IMGSYNC_LOG_LEVEL as LogLevel) : 'warn'
+// the command sets the level from --log-level / IMGSYNC_LOG_LEVEL before it does anything
+let level: LogLevel = 'warn'
 let sink: (line: string) => void = (line) => process.stderr.write(`${line}\n`)
 
 export function setLogLevel(l: LogLevel): void {

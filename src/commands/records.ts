@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../base-command.js'
+import { BaseCommand } from '../cli/base-command.js'
 import { filterItems, parseSince, type RecordFilter, summarizeTasks } from '../records/query.js'
-import { readRecords, resolveRecordsPath } from '../records/store.js'
+import { readRecords } from '../records/store.js'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
 import { printable } from '../text.js'
 import { renderTable } from '../ui/table.js'
@@ -58,7 +58,7 @@ Pass --records several times, or a directory, to read the records of several wor
 
   async run(): Promise<RecordsJson> {
     const { flags } = await this.parse(Records)
-    const paths = flags.records ?? [resolveRecordsPath()]
+    const paths = flags.records ?? [this.settings.recordsPath()]
     const filter: RecordFilter = {
       task: flags.task,
       rule: flags.rule,

@@ -1,10 +1,9 @@
 import { once } from 'node:events'
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../base-command.js'
-import { configFlag, lockDirFor, taskFlags } from '../command-support.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { configFlag, taskFlags } from '../cli/flags.js'
+import { warnAboutLiteralPasswords } from '../cli/rule-file.js'
 import { ImgsyncError } from '../errors.js'
-import { resolveRecordsPath } from '../records/store.js'
-import { resolveConfigPath } from '../rules/load.js'
 import { parseShard } from '../rules/match.js'
 import { ServeMetrics } from '../triggers/metrics.js'
 import { createServeServer } from '../triggers/server.js'
@@ -67,21 +66,29 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
         'INVALID_ARGUMENT',
         `--listen "${flags.listen}": expected HOST:PORT, e.g. 127.0.0.1:8080`,
       )
-    const recordsPath = resolveRecordsPath(flags.records)
+    const { settings } = this
+    const recordsPath = settings.recordsPath(flags.records)
     const metrics = new ServeMetrics()
     const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`)
+    const configPath = settings.configPath(flags.config)
     const service = await SyncService.create({
-      configPath: resolveConfigPath(flags.config),
-      recordsPath,
-      lockDir: lockDirFor(recordsPath),
+      configPath,
+      env: settings.env,
+      run: {
+        recordsPath,
+        network: settings.network,
+        caches: settings.caches(recordsPath),
+        dockerConfig: settings.dockerConfig,
+        fullCheck: flags['full-check'],
+      },
       concurrency: flags.concurrency,
       workers: flags.workers,
       shard: flags.shard ? parseShard(flags.shard) : undefined,
-      fullCheck: flags['full-check'],
-      webhookToken: process.env.IMGSYNC_WEBHOOK_TOKEN,
+      webhookToken: settings.webhookToken,
       metrics,
       say,
     })
+    warnAboutLiteralPasswords(configPath, service.literalPasswords)
     const server = createServeServer(service, metrics)
     server.listen(Number(m[2]), m[1]!.replace(/^\[|\]$/g, ''))
     await Promise.race([

@@ -1,15 +1,9 @@
-import { dirname, join } from 'node:path'
 import { type BlobLocations, MemoryBlobLocations } from './blob-copier.js'
 import { TsvLog } from './tsv-log.js'
 
-/**
- * The cache beside the records file, or where IMGSYNC_BLOB_CACHE points; IMGSYNC_BLOB_CACHE=off
- * keeps locations in memory for the run only.
- */
-export function blobLocationsFor(recordsPath: string, env: NodeJS.ProcessEnv = process.env): BlobLocations {
-  const setting = env.IMGSYNC_BLOB_CACHE
-  if (setting === 'off') return new MemoryBlobLocations()
-  return new FileBlobLocations(setting || join(dirname(recordsPath), 'blob-locations.tsv'))
+/** Blob locations kept in `file`; `off` keeps them in memory for the run only. */
+export function openBlobLocations(file: string | 'off'): BlobLocations {
+  return file === 'off' ? new MemoryBlobLocations() : new FileBlobLocations(file)
 }
 
 /** Entries kept; past twice this the file is rewritten with the newest ones. */

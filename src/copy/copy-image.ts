@@ -1,23 +1,18 @@
 import { ImgsyncError } from '../errors.js'
-import { log } from '../log.js'
 import type { Manifest, ManifestInfo, RegistryApi } from '../registry/api.js'
 import { sha256Digest } from '../registry/digest.js'
-import { LIMITS } from '../registry/limits.js'
 import {
   type ArtifactKind,
   artifactKind,
-  blobDescriptors,
-  type Descriptor,
   isIndexType,
-  isSchema1,
   type ParsedManifest,
   type Platform,
   parseManifest,
 } from '../registry/media-types.js'
-import { formatBytes } from '../text.js'
 import { type BlobCopier, type BlobStats, emptyBlobStats } from './blob-copier.js'
+import { fetchManifest, GraphCopy, short } from './graph-copy.js'
 import { filterIndex } from './platforms.js'
-import { type ReferrerFinder, updateFallbackIndex } from './referrers.js'
+import type { ReferrerFinder } from './referrers.js'
 import type { TargetTags } from './tag-cache.js'
 
 export interface CopyRequest {
@@ -68,8 +63,17 @@ export interface CopyDeps {
   copied?: Map<string, Promise<void>>
 }
 
-function short(digest: string): string {
-  return digest.slice(0, 19)
+/** What the target should end up holding, from the source root and the request's filters. */
+interface Wanted {
+  srcInfo: ManifestInfo
+  /** the digest the target should hold: the source's, or a platform subset's */
+  digest: string
+  root?: { manifest: Manifest; parsed: ParsedManifest }
+  kind?: ArtifactKind
+  /** the bytes to push when they differ from the source's (a platform subset) */
+  pushBytes?: Buffer
+  /** why the image is left out (the `types` filter) */
+  excluded?: string
 }
 
 /**
@@ -78,17 +82,70 @@ function short(digest: string): string {
  * never points at an incomplete image.
  */
 export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyOutcome> {
-  const { src, srcRepo, srcRef, dst, dstRepo, dstTag } = req
+  const lookup = startTargetLookup(req, deps)
+  const wanted = await wantedRoot(req, await sourceInfo(req))
+  const { srcInfo, digest: want } = wanted
   const blobs = emptyBlobStats()
+  const outcome = (status: CopyStatus, reason: string): CopyOutcome => ({
+    status,
+    digest: want,
+    mediaType: srcInfo.mediaType,
+    ...(wanted.kind !== undefined && { kind: wanted.kind }),
+    reason,
+    blobs,
+    manifests: 0,
+    referrers: 0,
+  })
+  if (wanted.excluded) return outcome('excluded', wanted.excluded)
+  const sourceDigest = want === srcInfo.digest ? undefined : srcInfo.digest
+  const walker = new GraphCopy(req, deps, blobs, copyImage)
+  const existing = await targetState(req, lookup, wanted)
+  if (existing && existing.digest === want) {
+    const out = outcome('skipped', existing.remembered ? 'same digest (checked earlier)' : 'same digest')
+    if (req.referrers && !req.dryRun) out.referrers = await walker.copyReferrers(srcInfo.digest, new Set())
+    return { ...out, ...(sourceDigest && { sourceDigest }) }
+  }
+  if (existing && !req.override) {
+    throw new ImgsyncError(
+      'IMAGE_EXISTS',
+      `${req.dst.name}/${req.dstRepo}:${req.dstTag} already exists with a different digest (${short(existing.digest)}…, source ${short(want)}…)`,
+      { suggestions: ['pass --override (or override: true in the rule) to replace it'] },
+    )
+  }
+  if (req.dryRun) return outcome('planned', existing ? 'would replace (override)' : 'would copy')
+  const root = await pushImage(req, deps, walker, wanted, lookup.tags)
+  const referrers = req.referrers ? await walker.copyReferrers(srcInfo.digest, new Set()) : 0
+  return {
+    status: 'synced',
+    digest: want,
+    mediaType: root.parsed.mediaType,
+    kind: wanted.kind ?? artifactKind(root.parsed),
+    blobs,
+    manifests: walker.manifests + 1,
+    referrers,
+    ...(sourceDigest && { sourceDigest }),
+  }
+}
+
+/**
+ * Asked while the source is: with a remembered digest, the target repository's tag list (one per
+ * task) that may confirm it; otherwise the target tag itself (unless a `types` filter may make it
+ * unneeded).
+ */
+function startTargetLookup(req: CopyRequest, deps: CopyDeps) {
+  const { dst, dstRepo, dstTag } = req
   const tags = rememberedTags(dst, deps)
   const remembered = dstTag ? tags?.known(dst.name, dstRepo, dstTag) : undefined
-  // while the source is asked: with a remembered digest, the repository's tag list (one per task)
-  // that may confirm it; otherwise the target tag itself (unless a `types` filter makes it unneeded)
   const listed = remembered ? targetTagList(req, deps) : undefined
-  const targetHead = dstTag && !listed && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
-  targetHead?.catch(() => {}) // awaited below; a failing source must not leave it unhandled
-  const srcInfo = await src.headManifest(srcRepo, srcRef)
-  if (!srcInfo) {
+  const head = dstTag && !listed && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
+  head?.catch(() => {}) // awaited later; a failing source must not leave it unhandled
+  return { tags, remembered, listed, head }
+}
+
+async function sourceInfo(req: CopyRequest): Promise<ManifestInfo> {
+  const { src, srcRepo, srcRef } = req
+  const info = await src.headManifest(srcRepo, srcRef)
+  if (!info) {
     throw new ImgsyncError(
       'NOT_FOUND',
       `${src.name}: ${srcRepo}${srcRef.includes(':') ? '@' : ':'}${srcRef} not found`,
@@ -97,103 +154,76 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
       },
     )
   }
+  return info
+}
 
-  let root: { manifest: Manifest; parsed: ParsedManifest } | undefined
-  let kind: ArtifactKind | undefined
-  const outcome = (status: CopyStatus, digest: string, mediaType: string, reason?: string): CopyOutcome => ({
-    status,
-    digest,
-    mediaType,
-    ...(kind !== undefined && { kind }),
-    ...(reason !== undefined && { reason }),
-    blobs,
-    manifests: 0,
-    referrers: 0,
-  })
+/** The root to copy after the `types` filter and the platform subset (a new index, a new digest). */
+async function wantedRoot(req: CopyRequest, srcInfo: ManifestInfo): Promise<Wanted> {
+  const { src, srcRepo, srcRef } = req
+  const wanted: Wanted = { srcInfo, digest: srcInfo.digest }
   if (req.types) {
-    root = await fetchManifest(src, srcRepo, srcInfo.digest)
-    kind = artifactKind(root.parsed)
-    if (!req.types.includes(kind)) {
-      return outcome(
-        'excluded',
-        srcInfo.digest,
-        srcInfo.mediaType,
-        `type ${kind} is not in types [${req.types.join(', ')}]`,
-      )
+    wanted.root = await fetchManifest(src, srcRepo, srcInfo.digest)
+    wanted.kind = artifactKind(wanted.root.parsed)
+    if (!req.types.includes(wanted.kind)) {
+      wanted.excluded = `type ${wanted.kind} is not in types [${req.types.join(', ')}]`
+      return wanted
     }
   }
-
-  // a platform subset is a new index: its digest, not the source's, is what the target should hold
-  let pushBytes: Buffer | undefined
-  let want = srcInfo.digest
   if (req.platforms && isIndexType(srcInfo.mediaType)) {
-    root ??= await fetchManifest(src, srcRepo, srcInfo.digest)
+    const root = wanted.root ?? (await fetchManifest(src, srcRepo, srcInfo.digest))
+    wanted.root = root
     const subset = filterIndex(root.manifest.bytes, req.platforms, `${src.name}/${srcRepo}:${srcRef}`)
     if (subset.bytes !== root.manifest.bytes) {
-      pushBytes = subset.bytes
-      want = sha256Digest(subset.bytes)
-      root = { manifest: root.manifest, parsed: parseManifest(subset.bytes, root.manifest.mediaType) }
+      wanted.pushBytes = subset.bytes
+      wanted.digest = sha256Digest(subset.bytes)
+      wanted.root = { manifest: root.manifest, parsed: parseManifest(subset.bytes, root.manifest.mediaType) }
     }
   }
-  const sourceDigest = want === srcInfo.digest ? undefined : srcInfo.digest
+  return wanted
+}
 
-  const walker = new GraphCopy(req, deps, blobs)
-  let existing: TargetTagInfo
-  if (!dstTag) existing = await dst.headManifest(dstRepo, want)
-  else if (remembered === want && (await listed)?.has(dstTag)) {
-    // a remembered digest is only trusted to confirm a match; anything else is asked for
-    existing = { digest: want, mediaType: srcInfo.mediaType, size: srcInfo.size, remembered: true }
-  } else {
-    existing = await (targetHead ?? dst.headManifest(dstRepo, dstTag))
-    // what the target was seen to hold, whatever it is, replaces what was remembered
-    if (existing && !req.dryRun) tags?.remember(dst.name, dstRepo, dstTag, existing.digest)
+/** What the target holds where the image goes; a remembered digest only ever confirms a match. */
+async function targetState(
+  req: CopyRequest,
+  lookup: ReturnType<typeof startTargetLookup>,
+  wanted: Wanted,
+): Promise<TargetTagInfo> {
+  const { dst, dstRepo, dstTag } = req
+  if (!dstTag) return dst.headManifest(dstRepo, wanted.digest)
+  if (lookup.remembered === wanted.digest && (await lookup.listed)?.has(dstTag)) {
+    const { mediaType, size } = wanted.srcInfo
+    return { digest: wanted.digest, mediaType, size, remembered: true }
   }
-  if (existing && existing.digest === want) {
-    const reason = existing.remembered ? 'same digest (checked earlier)' : 'same digest'
-    const out = outcome('skipped', want, srcInfo.mediaType, reason)
-    if (req.referrers && !req.dryRun) out.referrers = await walker.copyReferrers(srcInfo.digest, new Set())
-    return { ...out, ...(sourceDigest && { sourceDigest }) }
-  }
-  if (existing && !req.override) {
-    throw new ImgsyncError(
-      'IMAGE_EXISTS',
-      `${dst.name}/${dstRepo}:${dstTag} already exists with a different digest (${short(existing.digest)}…, source ${short(want)}…)`,
-      { suggestions: ['pass --override (or override: true in the rule) to replace it'] },
-    )
-  }
-  if (req.dryRun) {
-    return outcome('planned', want, srcInfo.mediaType, existing ? 'would replace (override)' : 'would copy')
-  }
+  const existing = await (lookup.head ?? dst.headManifest(dstRepo, dstTag))
+  // what the target was seen to hold, whatever it is, replaces what was remembered
+  if (existing && !req.dryRun) lookup.tags?.remember(dst.name, dstRepo, dstTag, existing.digest)
+  return existing
+}
 
-  root ??= await fetchManifest(src, srcRepo, srcInfo.digest)
+/** Blobs and children first, then the root under its tag (or digest); checks what the target stored. */
+async function pushImage(
+  req: CopyRequest,
+  deps: CopyDeps,
+  walker: GraphCopy,
+  wanted: Wanted,
+  tags: TargetTags | undefined,
+): Promise<{ manifest: Manifest; parsed: ParsedManifest }> {
+  const { src, srcRepo, dst, dstRepo, dstTag } = req
+  const root = wanted.root ?? (await fetchManifest(src, srcRepo, wanted.srcInfo.digest))
   await walker.copyTree(root.parsed)
-  const pushed = await dst.putManifest(
-    dstRepo,
-    dstTag ?? want,
-    pushBytes ?? root.manifest.bytes,
-    root.parsed.mediaType,
-  )
-  if (pushed.digest !== want) {
+  const bytes = wanted.pushBytes ?? root.manifest.bytes
+  const pushed = await dst.putManifest(dstRepo, dstTag ?? wanted.digest, bytes, root.parsed.mediaType)
+  if (pushed.digest !== wanted.digest) {
     throw new ImgsyncError(
       'DIGEST_MISMATCH',
-      `${dst.name}: stored ${dstRepo} as ${short(pushed.digest)}…, expected ${short(want)}…`,
+      `${dst.name}: stored ${dstRepo} as ${short(pushed.digest)}…, expected ${short(wanted.digest)}…`,
     )
   }
   if (dstTag) {
     deps.referrers.noteTag(dst, dstRepo, dstTag)
-    tags?.remember(dst.name, dstRepo, dstTag, want)
+    tags?.remember(dst.name, dstRepo, dstTag, wanted.digest)
   }
-  const referrers = req.referrers ? await walker.copyReferrers(srcInfo.digest, new Set()) : 0
-  return {
-    status: 'synced',
-    digest: want,
-    mediaType: root.parsed.mediaType,
-    kind: kind ?? artifactKind(root.parsed),
-    blobs,
-    manifests: walker.manifests + 1,
-    referrers,
-    ...(sourceDigest && { sourceDigest }),
-  }
+  return root
 }
 
 type TargetTagInfo = (ManifestInfo & { remembered?: true }) | undefined
@@ -210,172 +240,4 @@ function rememberedTags(dst: RegistryApi, deps: CopyDeps): TargetTags | undefine
 function targetTagList(req: CopyRequest, deps: CopyDeps): Promise<Set<string> | undefined> | undefined {
   if (!deps.listTargetTags?.(req.dst, req.dstRepo)) return undefined
   return deps.referrers.listedTags(req.dst, req.dstRepo)
-}
-
-async function fetchManifest(src: RegistryApi, repo: string, digest: string) {
-  const manifest = await src.getManifest(repo, digest)
-  const parsed = parseManifest(manifest.bytes, manifest.mediaType, `${src.name}: ${repo}@${short(digest)}…`)
-  if (isSchema1(parsed.mediaType)) {
-    throw new ImgsyncError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      `${src.name}: ${repo}@${short(digest)}… is a Docker schema 1 manifest`,
-      {
-        suggestions: [
-          'schema 1 binds the repository name into its signature; re-push the image with a current client',
-        ],
-      },
-    )
-  }
-  return { manifest, parsed }
-}
-
-function limitError(what: string, limit: number): ImgsyncError {
-  return new ImgsyncError('LIMIT_EXCEEDED', `${what} (limit ${limit})`, {
-    suggestions: ['the source serves a graph no image has; it is not copied'],
-  })
-}
-
-/**
- * The walk below the root: children before parents, a subtree the target already has is skipped.
- * Bounded: index depth, children per index, referrer depth and count (LIMITS); a manifest is copied
- * once per task however often it is listed.
- */
-class GraphCopy {
-  manifests = 0
-  private readonly copied: Map<string, Promise<void>>
-  constructor(
-    private readonly req: CopyRequest,
-    private readonly deps: CopyDeps,
-    private readonly blobs: BlobStats,
-  ) {
-    this.copied = deps.copied ?? new Map()
-  }
-
-  private get where(): string {
-    return `${this.req.src.name}: ${this.req.srcRepo}`
-  }
-
-  /** `depth`: how many indexes lie above `parsed` (0 for an image's root). */
-  async copyTree(parsed: ParsedManifest, depth = 0): Promise<void> {
-    if (isIndexType(parsed.mediaType)) {
-      if (depth >= LIMITS.indexDepth)
-        throw limitError(`${this.where}: indexes nested too deep`, LIMITS.indexDepth)
-      if (parsed.manifests.length > LIMITS.indexChildren) {
-        throw limitError(
-          `${this.where}: an index lists ${parsed.manifests.length} manifests`,
-          LIMITS.indexChildren,
-        )
-      }
-      await settleAll(parsed.manifests.map((child) => this.copyChild(child, depth + 1)))
-      return
-    }
-    const { src, srcRepo, dst, dstRepo } = this.req
-    const blobs = blobDescriptors(parsed)
-    const huge = blobs.find((d) => d.size > LIMITS.blobBytes)
-    if (huge) {
-      throw limitError(
-        `${this.where}: blob ${short(huge.digest)}… declares ${formatBytes(huge.size)}, more than ${formatBytes(LIMITS.blobBytes)}`,
-        LIMITS.blobBytes,
-      )
-    }
-    await settleAll(blobs.map((d) => this.deps.blobs.copy(src, srcRepo, dst, dstRepo, d, this.blobs)))
-  }
-
-  /**
-   * Copies what refers to `subject` (signatures, SBOMs, attestations; recursively, a signature of an
-   * SBOM too) and keeps the target's fallback index complete when the target has no referrers API.
-   * A listed referrer whose own `subject` is another manifest is not one of these: it is left out.
-   */
-  async copyReferrers(subject: string, seen: Set<string>, depth = 1): Promise<number> {
-    const { src, srcRepo, dst, dstRepo } = this.req
-    if (depth > LIMITS.referrerDepth)
-      throw limitError(`${this.where}: referrers nested too deep`, LIMITS.referrerDepth)
-    const found = await this.deps.referrers.find(src, srcRepo, subject)
-    if (found.manifests.length > LIMITS.referrersPerManifest) {
-      throw limitError(
-        `${this.where}: ${found.manifests.length} referrers listed for ${short(subject)}…`,
-        LIMITS.referrersPerManifest,
-      )
-    }
-    let count = 0
-    let handled = false
-    const present: Descriptor[] = []
-    const checked = new Set<string>()
-    for (const d of found.manifests) {
-      if (seen.has(d.digest)) continue
-      seen.add(d.digest)
-      if (!(await dst.headManifest(dstRepo, d.digest))) {
-        const { manifest, parsed } = await fetchManifest(src, srcRepo, d.digest)
-        if (parsed.subject?.digest !== subject) {
-          log.debug(
-            `${this.where}: ${short(d.digest)}… is listed as a referrer of ${short(subject)}… but is not`,
-          )
-          continue
-        }
-        checked.add(d.digest)
-        await this.copyTree(parsed)
-        const put = await dst.putManifest(dstRepo, d.digest, manifest.bytes, parsed.mediaType || d.mediaType)
-        handled ||= put.subjectHandled
-        this.manifests++
-      }
-      present.push(d)
-      count += 1 + (await this.copyReferrers(d.digest, seen, depth + 1))
-    }
-    if (present.length > 0 && !handled && !(await this.deps.referrers.hasApi(dst, dstRepo, subject))) {
-      // a referrer the target already held was not read here: confirm its subject before indexing it
-      const confirm = async (d: Descriptor) =>
-        checked.has(d.digest) ||
-        (await fetchManifest(src, srcRepo, d.digest)).parsed.subject?.digest === subject
-      await updateFallbackIndex(dst, dstRepo, subject, present, found.fallbackIndex, confirm)
-    }
-    for (const tag of found.cosignTags) {
-      if (seen.has(tag)) continue
-      seen.add(tag)
-      // cosign rewrites these tags as signatures are added, so the target follows the source
-      await copyImage(
-        {
-          ...this.req,
-          srcRef: tag,
-          dstTag: tag,
-          override: true,
-          referrers: false,
-          types: undefined,
-          platforms: undefined,
-        },
-        this.deps,
-      )
-      count++
-    }
-    return count
-  }
-
-  /** A child manifest of an index, once per task whichever index lists it (and however often). */
-  private copyChild(child: Descriptor, depth: number): Promise<void> {
-    const key = `${this.req.dst.name}\n${this.req.dstRepo}\n${child.digest}`
-    let done = this.copied.get(key)
-    if (!done) {
-      done = this.copyChildOnce(child, depth)
-      this.copied.set(key, done)
-      // a failure is for the items that wait on it; a later item tries again
-      done.catch(() => this.copied.delete(key))
-    }
-    return done
-  }
-
-  private async copyChildOnce(child: Descriptor, depth: number): Promise<void> {
-    const { src, srcRepo, dst, dstRepo } = this.req
-    // a manifest the registry already holds had its blobs and children checked when it was pushed
-    if (await dst.headManifest(dstRepo, child.digest)) return
-    const { manifest, parsed } = await fetchManifest(src, srcRepo, child.digest)
-    await this.copyTree(parsed, depth)
-    await dst.putManifest(dstRepo, child.digest, manifest.bytes, parsed.mediaType || child.mediaType)
-    this.manifests++
-  }
-}
-
-/** Waits for every transfer before failing, so none is still running after its item is recorded. */
-async function settleAll(work: Promise<void>[]): Promise<void> {
-  const results = await Promise.allSettled(work)
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed) throw failed.reason
 }

@@ -1,5 +1,3 @@
-import { dirname, join } from 'node:path'
-import { ImgsyncError } from '../errors.js'
 import { TsvLog } from './tsv-log.js'
 
 /**
@@ -27,37 +25,14 @@ export const NO_TARGET_TAGS: TargetTags = {
 const DAY_SECONDS = 24 * 60 * 60
 /** Rows kept; past twice this the file is rewritten with the newest ones (loading 100k rows: ~0.2 s). */
 const MAX_ROWS = 50_000
-const OFF = new Set(['off', '0', 'false', 'no'])
 
 /**
- * The cache beside the records file, or where IMGSYNC_TAG_CACHE points (off: none).
- * IMGSYNC_TAG_CACHE_TTL (seconds) sets the trust window; a full check trusts nothing but still
- * records what it finds, so the next run starts from fresh facts.
+ * The remembered target tags kept in `file` (`off`: none), trusted for `ttlSeconds`; a full check
+ * trusts nothing but still records what it finds, so the next run starts from fresh facts.
  */
-export function targetTagsFor(
-  recordsPath: string,
-  opts: { fullCheck?: boolean } = {},
-  env: NodeJS.ProcessEnv = process.env,
-): TargetTags {
-  const setting = env.IMGSYNC_TAG_CACHE?.trim()
-  if (setting && OFF.has(setting.toLowerCase())) return NO_TARGET_TAGS
-  const ttl = ttlSeconds(env)
-  return new FileTargetTags(
-    setting || join(dirname(recordsPath), 'target-tags.tsv'),
-    opts.fullCheck ? 0 : ttl,
-  )
-}
-
-function ttlSeconds(env: NodeJS.ProcessEnv): number {
-  const text = env.IMGSYNC_TAG_CACHE_TTL?.trim()
-  if (!text) return DAY_SECONDS
-  const ttl = Number(text)
-  if (!Number.isFinite(ttl) || ttl < 0) {
-    throw new ImgsyncError('INVALID_ARGUMENT', `IMGSYNC_TAG_CACHE_TTL="${text}" is not a number of seconds`, {
-      suggestions: ['set it to seconds (e.g. 3600; 0 trusts no remembered tag), or unset it for 24 h'],
-    })
-  }
-  return ttl
+export function openTargetTags(file: string | 'off', ttlSeconds: number, fullCheck = false): TargetTags {
+  if (file === 'off') return NO_TARGET_TAGS
+  return new FileTargetTags(file, fullCheck ? 0 : ttlSeconds)
 }
 
 interface Seen {

@@ -1,18 +1,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
-import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { ImgsyncError } from '../errors.js'
 import { redact } from '../log.js'
 import type { SyncRecord } from './types.js'
-
-/** `--records`, else IMGSYNC_RECORDS, else $XDG_STATE_HOME/imgsync/records.jsonl. */
-export function resolveRecordsPath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return flag
-  if (env.IMGSYNC_RECORDS) return env.IMGSYNC_RECORDS
-  const state = env.XDG_STATE_HOME || join(homedir(), '.local', 'state')
-  return join(state, 'imgsync', 'records.jsonl')
-}
 
 /**
  * Appends records as whole lines. Each line goes out in one write() on an O_APPEND descriptor, so

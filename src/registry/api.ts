@@ -60,4 +60,6 @@ export interface RegistryApi {
   listRepositories(): Promise<string[]>
   /** manifests whose subject is `digest` (OCI referrers API); undefined when the API is missing */
   referrers(repo: string, digest: string): Promise<Descriptor[] | undefined>
+  /** requests sent and 429 answers received so far, where the backend talks HTTP */
+  requestStats?(): { requests: number; rateLimited: number }
 }

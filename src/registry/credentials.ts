@@ -4,8 +4,6 @@
 // helper's output.
 import { execFile } from 'node:child_process'
 import { readFileSync, statSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { ImgsyncError } from '../errors.js'
 import { log, registerSecret, warnOnce } from '../log.js'
 import type { CredentialSource, Credentials } from './auth.js'
@@ -26,13 +24,6 @@ const HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io
 const HELPER_TIMEOUT_MS = 60_000
 /** A helper answer bigger than this is not credentials. */
 const HELPER_MAX_OUTPUT = 1024 * 1024
-
-/** `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
-export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_CONFIG
-    ? join(env.DOCKER_CONFIG, 'config.json')
-    : join(homedir(), '.docker', 'config.json')
-}
 
 /** The first source that has credentials for a host wins; none means anonymous. */
 export function chainCredentials(...sources: (CredentialSource | undefined)[]): CredentialSource {
@@ -153,7 +144,8 @@ export function runCredentialHelper(
   name: string,
   serverAddress: string,
   origin: string,
-  env: NodeJS.ProcessEnv = process.env,
+  /** the helper's environment (default: imgsync's own, as docker runs helpers) */
+  env?: NodeJS.ProcessEnv,
 ): Promise<Credentials | undefined> {
   const bin = `docker-credential-${name}`
   return new Promise((resolve, reject) => {

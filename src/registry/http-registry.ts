@@ -40,6 +40,10 @@ export class HttpRegistry implements RegistryApi {
     this.name = opts.name ?? opts.host
   }
 
+  requestStats() {
+    return { requests: this.transport.stats.requests, rateLimited: this.transport.stats.rateLimited }
+  }
+
   async headManifest(repo: string, reference: string): Promise<ManifestInfo | undefined> {
     const what = `manifest ${repo}:${reference}`
     const res = await this.transport.send({

@@ -22,6 +22,8 @@ export interface LoadedRuleFile {
   doc: Document
   /** validated, defaults applied, `${VAR}` interpolated */
   config: RuleFile
+  /** registries whose password is written in the file itself (not `${VAR}`) */
+  literalPasswords: string[]
 }
 
 export interface ParseOptions {
@@ -34,21 +36,17 @@ export interface ParseOptions {
   messagePrefix?: string
 }
 
-/** `--config` flag, else IMGSYNC_CONFIG, else ./imgsync.yaml. */
-export function resolveConfigPath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return flag
-  if (env.IMGSYNC_CONFIG) return env.IMGSYNC_CONFIG
-  return DEFAULT_CONFIG_PATH
-}
-
 /** Paths in the rule file (tls.ca, oci-layout.path) are relative to the rule file's directory. */
 export function resolveRuleFilePath(ruleFile: string, path: string): string {
   return isAbsolute(path) ? path : resolve(dirname(ruleFile), path)
 }
 
+export type Env = Readonly<Record<string, string | undefined>>
+
+/** Reads and validates the rule file; `env` answers its `${VAR}` references. */
 export async function loadRuleFile(
   path: string,
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env,
   options: ParseOptions = {},
 ): Promise<LoadedRuleFile> {
   let text: string
@@ -64,7 +62,7 @@ export async function loadRuleFile(
 export function parseRuleFile(
   text: string,
   file: string,
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env,
   options: ParseOptions = {},
 ): LoadedRuleFile {
   const { doc, lineCounter } = parseYamlDocument(text, file, options.messagePrefix)
@@ -85,9 +83,21 @@ export function parseRuleFile(
   if (!result.success) {
     // Only fields holding unset variables failed (allowUnsetEnv): the structure is sound, but there is
     // no fully typed config to hand out. Edits only need the verdict; give the raw shape.
-    return { file, doc, config: interpolated.value as RuleFile }
+    return { file, doc, config: interpolated.value as RuleFile, literalPasswords: literalPasswords(raw) }
   }
-  return { file, doc, config: result.data }
+  return { file, doc, config: result.data, literalPasswords: literalPasswords(raw) }
+}
+
+/** Registries (by name) whose credentials.password is literal text in the file, not a `${VAR}`. */
+function literalPasswords(raw: unknown): string[] {
+  const registries = (raw as { registries?: unknown } | null)?.registries
+  if (!registries || typeof registries !== 'object') return []
+  return Object.entries(registries as Record<string, { credentials?: { password?: unknown } } | null>)
+    .filter(([, e]) => {
+      const pw = e?.credentials?.password
+      return pw !== undefined && pw !== null && pw !== '' && !String(pw).includes('${')
+    })
+    .map(([name]) => name)
 }
 
 /** The document as plain data; a failure here (too many aliases) is a mistake in the file, not a bug. */

@@ -75,51 +75,9 @@ function fromIssue(issue: Issue, prefix: Path, raw: unknown, schema: SchemaLike)
       return [{ path, message: typeMessage(unique(expected.filter(Boolean)).join(' or '), got, path) }]
     }
     case 'invalid_type':
-      if (got === undefined) {
-        return [
-          {
-            path,
-            missing: true,
-            message: isDefault(issue.message) ? 'required key is missing' : issue.message,
-          },
-        ]
-      }
-      if (!isDefault(issue.message)) return [{ path, message: issue.message }]
-      if (path.length === 0) {
-        return [
-          {
-            path,
-            message:
-              got === null
-                ? 'the file is empty; start it with "version: 1"'
-                : typeMessage('a mapping with version, registries and rules', got, path),
-          },
-        ]
-      }
-      return [{ path, message: typeMessage(expectedName(issue.expected), got, path) }]
+      return [typeProblem(issue, path, got)]
     case 'unrecognized_keys':
-      return issue.keys.map((key) => {
-        const allowed = allowedKeysAt(schema, path)
-        const lower = key.toLowerCase()
-        const near = allowed.filter((k) => {
-          const candidate = k.toLowerCase()
-          // typos (sourse), and longer or shorter spellings of the same word (hostname, tag)
-          return (
-            editDistance(candidate, lower) <= 2 || lower.startsWith(candidate) || candidate.startsWith(lower)
-          )
-        })
-        return {
-          path: [...path, key],
-          atKey: true,
-          message: `unknown key ${JSON.stringify(key)}`,
-          suggests: near,
-          detail: near.length
-            ? `did you mean ${near.map((k) => JSON.stringify(k)).join(' or ')}?`
-            : allowed.length
-              ? `allowed here: ${allowed.join(', ')}`
-              : undefined,
-        }
-      })
+      return issue.keys.map((key) => unknownKeyProblem(key, path, schema))
     case 'invalid_value':
       if (!isDefault(issue.message)) return [{ path, message: issue.message }]
       return [
@@ -149,6 +107,50 @@ function fromIssue(issue: Issue, prefix: Path, raw: unknown, schema: SchemaLike)
             : issue.message,
         },
       ]
+  }
+}
+
+/** A value of the wrong type, or a required key that is missing. */
+function typeProblem(issue: Extract<Issue, { code: 'invalid_type' }>, path: Path, got: unknown): Problem {
+  if (got === undefined) {
+    return {
+      path,
+      missing: true,
+      message: isDefault(issue.message) ? 'required key is missing' : issue.message,
+    }
+  }
+  if (!isDefault(issue.message)) return { path, message: issue.message }
+  if (path.length === 0) {
+    return {
+      path,
+      message:
+        got === null
+          ? 'the file is empty; start it with "version: 1"'
+          : typeMessage('a mapping with version, registries and rules', got, path),
+    }
+  }
+  return { path, message: typeMessage(expectedName(issue.expected), got, path) }
+}
+
+/** An unknown key, with the keys it may have meant (typos, longer or shorter spellings). */
+function unknownKeyProblem(key: string, path: Path, schema: SchemaLike): Problem {
+  const allowed = allowedKeysAt(schema, path)
+  const lower = key.toLowerCase()
+  const near = allowed.filter((k) => {
+    const candidate = k.toLowerCase()
+    // typos (sourse), and longer or shorter spellings of the same word (hostname, tag)
+    return editDistance(candidate, lower) <= 2 || lower.startsWith(candidate) || candidate.startsWith(lower)
+  })
+  return {
+    path: [...path, key],
+    atKey: true,
+    message: `unknown key ${JSON.stringify(key)}`,
+    suggests: near,
+    detail: near.length
+      ? `did you mean ${near.map((k) => JSON.stringify(k)).join(' or ')}?`
+      : allowed.length
+        ? `allowed here: ${allowed.join(', ')}`
+        : undefined,
   }
 }
 

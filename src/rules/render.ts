@@ -76,48 +76,10 @@ function reconcile(
   const kind = isMap(orig) ? 'map' : 'seq'
   if (isMap(next) !== isMap(orig) || orig.flow || next.flow || orig.items.length === 0) return undefined
   const { lines } = ctx
-  const heads: number[] = []
-  const headLines: number[] = []
-  for (const item of orig.items as Item[]) {
-    const offset = headOffset(item, kind)
-    if (offset === undefined) return undefined
-    heads.push(offset)
-    headLines.push(ctx.lineCounter.linePos(offset).line - 1)
-  }
-  const firstCol = ctx.lineCounter.linePos(heads[0]!).col - 1
-  // A seq item's column is its dash; a map's first key may sit after a dash (`- name: x`).
-  const indent = kind === 'seq' ? lines[headLines[0]!]!.lastIndexOf('-', firstCol - 1) : firstCol
-  if (indent < 0) return undefined
-  const prefix = lines[headLines[0]!]!.slice(0, indent)
-  const compact = kind === 'map' && prefix.trim() !== ''
-  if (compact && (!/^\s*-\s+$/.test(prefix) || headLines[0] !== start)) return undefined
-  for (let k = 0; k < heads.length; k++) {
-    const line = lines[headLines[k]!]!
-    const col = ctx.lineCounter.linePos(heads[k]!).col - 1
-    const expectedCol = kind === 'seq' ? indent + line.slice(indent + 1).search(/\S/) + 1 : indent
-    if (headLines[k]! < start || headLines[k]! >= end || (k > 0 && headLines[k]! <= headLines[k - 1]!))
-      return undefined
-    if (col !== expectedCol || (kind === 'seq' && line[indent] !== '-')) return undefined
-    if ((k > 0 || !compact) && line.slice(0, indent).trim() !== '') return undefined
-  }
-
-  // Comment and blank lines right above an item belong to it (as yaml attaches them); those at the
-  // end of the collection are a footer that stays whatever happens to the last item.
-  const loose = (i: number) => {
-    const text = lines[i]!
-    const body = text.trimStart()
-    return body === '' || (body.startsWith('#') && text.length - body.length <= indent)
-  }
-  const starts = headLines.map((head, k) => {
-    let s = head
-    // Above the first item only comment lines directly on top of it count; the rest is a header.
-    if (k === 0) while (s > start && loose(s - 1) && lines[s - 1]!.trim() !== '') s--
-    else while (s > headLines[k - 1]! + 1 && loose(s - 1)) s--
-    return s
-  })
-  let footer = end
-  while (footer > headLines[headLines.length - 1]! + 1 && loose(footer - 1)) footer--
-  const ends = starts.map((_, k) => (k + 1 < starts.length ? starts[k + 1]! : footer))
+  const layout = itemLayout(ctx, orig, kind, start, end)
+  if (!layout) return undefined
+  const { heads, headLines, indent, prefix, compact } = layout
+  const { starts, ends, footer } = itemExtents(lines, headLines, indent, start, end)
 
   const out = lines.slice(start, starts[0])
   const used = new Set<number>()
@@ -147,6 +109,63 @@ function reconcile(
   }
   out.push(...lines.slice(footer, end))
   return out
+}
+
+/**
+ * Where the items of `orig` start (offsets and lines), their indent, and whether the collection is
+ * a compact map after a dash; undefined when the layout is not one reconcile can follow.
+ */
+function itemLayout(ctx: Context, orig: Collection, kind: 'map' | 'seq', start: number, end: number) {
+  const { lines } = ctx
+  const heads: number[] = []
+  const headLines: number[] = []
+  for (const item of orig.items as Item[]) {
+    const offset = headOffset(item, kind)
+    if (offset === undefined) return undefined
+    heads.push(offset)
+    headLines.push(ctx.lineCounter.linePos(offset).line - 1)
+  }
+  const firstCol = ctx.lineCounter.linePos(heads[0]!).col - 1
+  // A seq item's column is its dash; a map's first key may sit after a dash (`- name: x`).
+  const indent = kind === 'seq' ? lines[headLines[0]!]!.lastIndexOf('-', firstCol - 1) : firstCol
+  if (indent < 0) return undefined
+  const prefix = lines[headLines[0]!]!.slice(0, indent)
+  const compact = kind === 'map' && prefix.trim() !== ''
+  if (compact && (!/^\s*-\s+$/.test(prefix) || headLines[0] !== start)) return undefined
+  for (let k = 0; k < heads.length; k++) {
+    const line = lines[headLines[k]!]!
+    const col = ctx.lineCounter.linePos(heads[k]!).col - 1
+    const expectedCol = kind === 'seq' ? indent + line.slice(indent + 1).search(/\S/) + 1 : indent
+    if (headLines[k]! < start || headLines[k]! >= end || (k > 0 && headLines[k]! <= headLines[k - 1]!))
+      return undefined
+    if (col !== expectedCol || (kind === 'seq' && line[indent] !== '-')) return undefined
+    if ((k > 0 || !compact) && line.slice(0, indent).trim() !== '') return undefined
+  }
+  return { heads, headLines, indent, prefix, compact }
+}
+
+/**
+ * The lines each item owns. Comment and blank lines right above an item belong to it (as yaml
+ * attaches them); those at the end of the collection are a footer that stays whatever happens to
+ * the last item.
+ */
+function itemExtents(lines: string[], headLines: number[], indent: number, start: number, end: number) {
+  const loose = (i: number) => {
+    const text = lines[i]!
+    const body = text.trimStart()
+    return body === '' || (body.startsWith('#') && text.length - body.length <= indent)
+  }
+  const starts = headLines.map((head, k) => {
+    let s = head
+    // Above the first item only comment lines directly on top of it count; the rest is a header.
+    if (k === 0) while (s > start && loose(s - 1) && lines[s - 1]!.trim() !== '') s--
+    else while (s > headLines[k - 1]! + 1 && loose(s - 1)) s--
+    return s
+  })
+  let footer = end
+  while (footer > headLines[headLines.length - 1]! + 1 && loose(footer - 1)) footer--
+  const ends = starts.map((_, k) => (k + 1 < starts.length ? starts[k + 1]! : footer))
+  return { starts, ends, footer }
 }
 
 /** A changed item whose value is a block collection: keep its first line, reconcile the rest. */

@@ -181,8 +181,8 @@ export function registryNameFor(host: string): string {
 }
 
 export interface EditOptions {
-  /** environment for `${VAR}` checks; unset variables are tolerated (the edit keeps the text) */
-  env?: NodeJS.ProcessEnv
+  /** environment for `${VAR}` checks (default none); unset variables are tolerated (the edit keeps the text) */
+  env?: Readonly<Record<string, string | undefined>>
   /** how long to wait for another process's edit before failing with LOCKED (default 10 s) */
   lockTimeoutMs?: number
 }
@@ -208,7 +208,7 @@ export async function editRuleFile<T = void>(
   fn: (doc: Document) => T | Promise<T>,
   options: EditOptions = {},
 ): Promise<EditResult<T>> {
-  const env = options.env ?? process.env
+  const env = options.env ?? {}
   // Follow a symlink (dotfiles, mounted config) so the link survives the rename.
   const target = await realpath(path).catch(() => path)
   await mkdir(dirname(target), { recursive: true })

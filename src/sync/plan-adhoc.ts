@@ -1,6 +1,6 @@
 import { ImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
-import { OCI_PREFIX, parseLocation } from '../registry/location.js'
+import { formatLocation, type Location, parseLocation } from '../registry/location.js'
 import { isValidTag } from '../registry/names.js'
 import type { Reference } from '../registry/reference.js'
 import type { TagFilter } from '../rules/schema.js'
@@ -31,18 +31,28 @@ export function compileRegex(source: string | undefined, what: string): RegExp |
 
 export { display }
 
+/** An argument of `sync tag` / `sync repo`: where it is (for the backend) and what it names. */
+export type SyncLocation = Reference & { location: Location }
+
 /**
  * A registry reference, or an OCI layout (`oci:PATH[:TAG|@DIGEST]`) as a reference whose registry
- * is `oci:PATH` and whose repository is empty (one layout holds one repository).
+ * is `oci:PATH` (its name in records) and whose repository is empty (one layout, one repository).
  */
-export function parseSyncLocation(text: string): Reference {
-  const loc = parseLocation(text)
-  if (loc.kind === 'registry') return loc.ref
-  return { registry: `${OCI_PREFIX}${loc.path}`, repository: '', tag: loc.tag, digest: loc.digest }
+export function parseSyncLocation(text: string): SyncLocation {
+  const location = parseLocation(text)
+  if (location.kind === 'registry') return { ...location.ref, location }
+  const { tag, digest } = location
+  return {
+    registry: formatLocation({ kind: 'oci', path: location.path }),
+    repository: '',
+    tag,
+    digest,
+    location,
+  }
 }
 
 /** `sync repo` arguments name a repository or a whole layout, never a tag. */
-export function parseRepoLocation(text: string): Reference {
+export function parseRepoLocation(text: string): SyncLocation {
   const ref = parseSyncLocation(text)
   if (ref.tag !== undefined || ref.digest !== undefined) {
     throw new ImgsyncError(
@@ -60,7 +70,7 @@ export interface TagPlanInput {
 }
 
 /** Parses `sync tag` arguments into source/target references and the tag list. */
-export function parseTagArgs(input: TagPlanInput): { src: Reference; dst: Reference; refs: string[] } {
+export function parseTagArgs(input: TagPlanInput): { src: SyncLocation; dst: SyncLocation; refs: string[] } {
   const src = parseSyncLocation(input.source)
   const dst = parseSyncLocation(input.target)
   if (dst.digest) {

@@ -1,11 +1,7 @@
-import { readFileSync } from 'node:fs'
 import pLimit from 'p-limit'
-import { parseDocument } from 'yaml'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
 import { registerSecret } from '../log.js'
 import type { RegistryApi } from '../registry/api.js'
-import { warnIfReadableByOthers } from '../registry/credentials.js'
-import { OCI_PREFIX } from '../registry/location.js'
 import type { ArtifactKind } from '../registry/media-types.js'
 import { isValidRepository, isValidTag } from '../registry/names.js'
 import { resolveRuleFilePath } from '../rules/load.js'
@@ -23,7 +19,7 @@ import {
   type PlanFailure,
 } from './plan.js'
 import type { PruneScope } from './prune.js'
-import type { EndpointConfig, RegistryPool } from './registries.js'
+import { type EndpointConfig, endpointName, type RegistryPool } from './registries.js'
 import { selectSyncTags } from './select-tags.js'
 
 /** How to reach a named registry of the rule file; relative CA paths are relative to the file. */
@@ -32,7 +28,7 @@ export function endpointFor(config: RuleFile, name: string, ruleFile: string): E
   if (!entry) throw new ImgsyncError('CONFIG_INVALID', `${ruleFile}: unknown registry "${name}"`)
   const layout = entry['oci-layout']
   // a layout registry is a directory of layouts, one per repository (air-gapped transfer)
-  if (layout) return { host: `${OCI_PREFIX}${resolveRuleFilePath(ruleFile, layout.path)}`, layout: 'multi' }
+  if (layout) return { kind: 'layout', path: resolveRuleFilePath(ruleFile, layout.path), mode: 'multi' }
   if (!entry.host) throw new ImgsyncError('CONFIG_INVALID', `${ruleFile}: registry "${name}" has no host`)
   const tls = entry.tls && {
     ...entry.tls,
@@ -40,37 +36,14 @@ export function endpointFor(config: RuleFile, name: string, ruleFile: string): E
     cert: entry.tls.cert && resolveRuleFilePath(ruleFile, entry.tls.cert),
     key: entry.tls.key && resolveRuleFilePath(ruleFile, entry.tls.key),
   }
-  if (entry.credentials) {
-    registerSecret(entry.credentials.password)
-    warnIfPlainTextPasswords(ruleFile)
+  if (entry.credentials) registerSecret(entry.credentials.password)
+  return {
+    kind: 'registry',
+    host: entry.host,
+    credentials: entry.credentials,
+    tls,
+    connections: entry.concurrency,
   }
-  return { host: entry.host, credentials: entry.credentials, tls, connections: entry.concurrency }
-}
-
-const checkedRuleFiles = new Set<string>()
-
-/** Warns once when the rule file holds a literal (not `${ENV}`) password and others can read it. */
-function warnIfPlainTextPasswords(ruleFile: string): void {
-  if (checkedRuleFiles.has(ruleFile)) return
-  checkedRuleFiles.add(ruleFile)
-  let registries: unknown
-  try {
-    registries = parseDocument(readFileSync(ruleFile, 'utf8')).toJS()?.registries
-  } catch {
-    return
-  }
-  if (!registries || typeof registries !== 'object') return
-  const literal = Object.entries(registries as Record<string, { credentials?: { password?: unknown } }>)
-    .filter(([, e]) => {
-      const pw = e?.credentials?.password
-      return pw !== undefined && pw !== null && pw !== '' && !String(pw).includes('${')
-    })
-    .map(([name]) => name)
-  if (literal.length === 0) return
-  warnIfReadableByOthers(
-    ruleFile,
-    `holds a plain-text password (registries: ${literal.join(', ')}; better: password: "\${ENV_VAR}")`,
-  )
 }
 
 /** The `types` filter to hand to the copy engine; undefined when every type is wanted (no extra GET). */
@@ -87,8 +60,9 @@ async function ruleRepositories(rule: Rule, listCatalog: () => Promise<string[]>
 }
 
 interface RuleEndpoints {
-  srcCfg: EndpointConfig
-  dstCfg: EndpointConfig
+  /** how records name the source and target: host[:port] or oci:PATH */
+  srcName: string
+  dstName: string
   src: RegistryApi
   dst: RegistryApi
 }
@@ -96,7 +70,12 @@ interface RuleEndpoints {
 function ruleEndpoints(rule: Rule, config: RuleFile, ruleFile: string, pool: RegistryPool): RuleEndpoints {
   const srcCfg = endpointFor(config, rule.source.registry, ruleFile)
   const dstCfg = endpointFor(config, rule.target.registry, ruleFile)
-  return { srcCfg, dstCfg, src: pool.get(srcCfg), dst: pool.get(dstCfg) }
+  return {
+    srcName: endpointName(srcCfg),
+    dstName: endpointName(dstCfg),
+    src: pool.get(srcCfg),
+    dst: pool.get(dstCfg),
+  }
 }
 
 function ruleItem(e: RuleEndpoints, repo: string, dstRepo: string, tag: string): ItemPlan {
@@ -107,8 +86,8 @@ function ruleItem(e: RuleEndpoints, repo: string, dstRepo: string, tag: string):
     dst: e.dst,
     dstRepo,
     dstTag: tag,
-    source: display(e.srcCfg.host, repo, tag),
-    target: display(e.dstCfg.host, dstRepo, tag),
+    source: display(e.srcName, repo, tag),
+    target: display(e.dstName, dstRepo, tag),
     tag,
   }
 }
@@ -140,7 +119,7 @@ export function planPush(
     const reason = sel.excluded[0]?.reason ?? 'filtered'
     return {
       items: [],
-      excluded: [exclusion(endpoints.srcCfg.host, printable(repo), { tag, reason })],
+      excluded: [exclusion(endpoints.srcName, printable(repo), { tag, reason })],
       repositories: 0,
     }
   }
@@ -163,7 +142,7 @@ export async function planRule(
   opts: { shard?: Shard; concurrency: number },
 ): Promise<Plan> {
   const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
-  const { srcCfg, dstCfg, src, dst } = endpoints
+  const { srcName, dstName, src, dst } = endpoints
   const all = (await ruleRepositories(rule, () => src.listRepositories())).filter((r) =>
     inShard(r, opts.shard),
   )
@@ -175,7 +154,7 @@ export async function planRule(
   // a catalog entry that is not a valid name (`team-a/../../victim`) is never listed or copied
   const repos = all.filter((repo) => isValidRepository(repo))
   for (const repo of all.filter((r) => !isValidRepository(r))) {
-    const at = { source: srcCfg.host, target: `${dstCfg.host}/${rule.target.namespace}`, repository: '*' }
+    const at = { source: srcName, target: `${dstName}/${rule.target.namespace}`, repository: '*' }
     failures.push(invalidNameFailure('repository', repo, at))
   }
   const limit = pLimit(Math.max(1, opts.concurrency))
@@ -183,7 +162,7 @@ export async function planRule(
     repos.map((repo) =>
       limit(async () => {
         const dstRepo = targetRepository(rule, repo)
-        const at = { source: `${srcCfg.host}/${repo}`, target: `${dstCfg.host}/${dstRepo}`, repository: repo }
+        const at = { source: `${srcName}/${repo}`, target: `${dstName}/${dstRepo}`, repository: repo }
         let tags: string[]
         try {
           tags = await src.listTags(repo)
@@ -197,7 +176,7 @@ export async function planRule(
           prune.push({ dst, dstRepo, target: at.target, sourceTags: tags, filter: rule.source.tags })
         }
         for (const tag of sel.selected) items.push(ruleItem(endpoints, repo, dstRepo, tag))
-        for (const ex of sel.excluded) excluded.push(exclusion(srcCfg.host, repo, ex))
+        for (const ex of sel.excluded) excluded.push(exclusion(srcName, repo, ex))
         for (const tag of sel.invalid) failures.push(invalidNameFailure('tag', tag, at))
       }),
     ),

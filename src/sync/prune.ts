@@ -1,7 +1,9 @@
-import { ImgsyncError } from '../errors.js'
+import { ImgsyncError, toImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import type { TagFilter } from '../rules/schema.js'
 import { selectSyncTags } from './select-tags.js'
+import type { TaskSpec } from './task.js'
+import type { TaskRecords } from './task-records.js'
 
 /** One target repository to prune: tags within the filter that the source no longer has. */
 export interface PruneScope {
@@ -63,4 +65,49 @@ export function pruneLimitError(count: number, max: number): ImgsyncError {
       suggestions: ['check the plan with --dry-run, then raise --max-delete if it is right'],
     },
   )
+}
+
+const DEFAULT_MAX_DELETE = 10
+
+/**
+ * The prune step of a task: deletes stale target tags (or shows them, in a dry run), one record
+ * each. An error that stops pruning as a whole (listing, PRUNE_LIMIT) is returned: it fails the task.
+ */
+export async function pruneStale(
+  scopes: PruneScope[],
+  spec: TaskSpec,
+  run: TaskRecords,
+): Promise<ImgsyncError | undefined> {
+  let candidates: PruneCandidate[]
+  try {
+    candidates = await findStaleTags(scopes)
+  } catch (err) {
+    return toImgsyncError(err)
+  }
+  const doomed = candidates.filter((c) => !c.keep)
+  const max = spec.maxDelete ?? DEFAULT_MAX_DELETE
+  if (!spec.dryRun && doomed.length > max) return pruneLimitError(doomed.length, max)
+  for (const c of candidates) {
+    const t0 = Date.now()
+    const where = {
+      source: '-',
+      target: `${c.scope.target}:${c.tag}`,
+      repository: c.scope.dstRepo,
+      tag: c.tag,
+    }
+    const digest = c.digest
+    if (c.keep || spec.dryRun) {
+      const status = c.keep ? 'excluded' : 'planned'
+      run.record(run.item(where, { status, digest, reason: c.keep ?? 'would delete: not at the source' }, t0))
+      continue
+    }
+    try {
+      await c.scope.dst.deleteManifest(c.scope.dstRepo, c.digest!)
+      run.task.deleted = (run.task.deleted ?? 0) + 1
+      run.record(run.item(where, { status: 'deleted', digest, reason: 'not at the source' }, t0))
+    } catch (raw) {
+      run.record(run.item(where, { status: 'failed', digest, error: toImgsyncError(raw) }, t0))
+    }
+  }
+  return undefined
 }

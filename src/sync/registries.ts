@@ -1,21 +1,28 @@
-import type { MinRate } from '../copy/verify-stream.js'
-import { ImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import { type CredentialSource, type Credentials, staticCredentials } from '../registry/auth.js'
-import { chainCredentials, dockerConfigCredentials, dockerConfigPath } from '../registry/credentials.js'
+import { chainCredentials, dockerConfigCredentials } from '../registry/credentials.js'
 import { HttpRegistry } from '../registry/http-registry.js'
-import { DEFAULT_TIMEOUT_MS, LIMITS } from '../registry/limits.js'
 import { OCI_PREFIX } from '../registry/location.js'
 import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js'
 import { apiHost } from '../registry/reference.js'
 import type { TlsOptions } from '../registry/transport.js'
+import type { NetworkSettings } from './run-context.js'
+
+/** Where images are read or written: a registry, or OCI image layouts on disk. */
+export type EndpointConfig = RegistryEndpoint | LayoutEndpoint
+
+/** An OCI image layout directory: one repository's layout (ad-hoc oci:PATH), or one per repository. */
+export interface LayoutEndpoint {
+  kind: 'layout'
+  path: string
+  mode: OciLayoutMode
+}
 
 /** How to reach one registry: from a rule-file entry or from ad-hoc flags and environment. */
-export interface EndpointConfig {
-  /** registry name as written in references (docker.io, host:port), or oci:PATH for a layout */
+export interface RegistryEndpoint {
+  kind: 'registry'
+  /** registry name as written in references (docker.io, host:port) */
   host: string
-  /** for oci:PATH: one layout (ad-hoc), or a directory of layouts, one per repository (rule file) */
-  layout?: OciLayoutMode
   /** explicit credentials (rule file, environment, credentials file); they win over the docker config */
   credentials?: Credentials | CredentialSource
   /**
@@ -37,7 +44,7 @@ const sourceIds = new WeakMap<CredentialSource, number>()
 let nextSourceId = 0
 
 /** A pool key part for credentials: two different sources must never share a registry (tenants). */
-function credentialsKey(creds: EndpointConfig['credentials']): unknown {
+function credentialsKey(creds: RegistryEndpoint['credentials']): unknown {
   if (typeof creds !== 'function') return creds
   let id = sourceIds.get(creds)
   if (id === undefined) {
@@ -47,55 +54,33 @@ function credentialsKey(creds: EndpointConfig['credentials']): unknown {
   return `source#${id}`
 }
 
-/**
- * IMGSYNC_TIMEOUT (seconds: how long to wait for an answer, and how long a body may stay idle) and
- * IMGSYNC_RETRIES (attempts after the first for temporary failures); unset means the defaults.
- */
-export function envLimits(env: NodeJS.ProcessEnv = process.env): { timeoutMs?: number; retries?: number } {
-  const out: { timeoutMs?: number; retries?: number } = {}
-  const timeout = env.IMGSYNC_TIMEOUT?.trim()
-  if (timeout) {
-    const secs = Number(timeout)
-    if (!Number.isFinite(secs) || secs <= 0 || secs > 86_400) {
-      throw new ImgsyncError('INVALID_ARGUMENT', `IMGSYNC_TIMEOUT="${timeout}" is not a number of seconds`, {
-        suggestions: ['set IMGSYNC_TIMEOUT to seconds between 0 and 86400 (e.g. 30), or unset it'],
-      })
-    }
-    out.timeoutMs = Math.max(1, Math.round(secs * 1000))
-  }
-  const retries = env.IMGSYNC_RETRIES?.trim()
-  if (retries) {
-    const n = Number(retries)
-    if (!Number.isInteger(n) || n < 0 || n > 20) {
-      throw new ImgsyncError(
-        'INVALID_ARGUMENT',
-        `IMGSYNC_RETRIES="${retries}" is not a whole number from 0 to 20`,
-        {
-          suggestions: ['set IMGSYNC_RETRIES to 0-20 (default 3), or unset it'],
-        },
-      )
-    }
-    out.retries = n
-  }
-  return out
+/** How records and messages name an endpoint: host[:port], or oci:PATH. */
+export function endpointName(cfg: EndpointConfig): string {
+  return cfg.kind === 'layout' ? `${OCI_PREFIX}${cfg.path}` : cfg.host
 }
 
-/** One RegistryApi per distinct endpoint, so token caches and pools are shared within a run. */
+/**
+ * One RegistryApi per distinct endpoint, so token caches and pools are shared within a run. This is
+ * the one place an endpoint becomes a backend.
+ */
 export class RegistryPool {
   private readonly byKey = new Map<string, RegistryApi>()
   private readonly dockerConfigs = new Map<string, CredentialSource>()
 
-  private readonly limits: { timeoutMs?: number; retries?: number }
-
-  /** `signal` (SIGINT/SIGTERM) ends every request and retry wait of every registry at once. */
-  constructor(private readonly opts: { signal?: AbortSignal } = {}) {
-    this.limits = envLimits()
-  }
+  /**
+   * `signal` (SIGINT/SIGTERM) ends every request and retry wait of every registry at once;
+   * `dockerConfig` is the docker config file used where an endpoint names none.
+   */
+  constructor(
+    private readonly opts: { signal?: AbortSignal; network?: NetworkSettings; dockerConfig?: string } = {},
+  ) {}
 
   get(cfg: EndpointConfig): RegistryApi {
-    if (cfg.host.startsWith(OCI_PREFIX))
-      return this.layout(cfg.host.slice(OCI_PREFIX.length), cfg.layout ?? 'single')
-    const configFile = cfg.dockerConfig === false ? undefined : (cfg.dockerConfig ?? dockerConfigPath())
+    return cfg.kind === 'layout' ? this.layout(cfg.path, cfg.mode) : this.registry(cfg)
+  }
+
+  private registry(cfg: RegistryEndpoint): RegistryApi {
+    const configFile = cfg.dockerConfig === false ? undefined : (cfg.dockerConfig ?? this.opts.dockerConfig)
     const key = JSON.stringify([cfg.host, cfg.tls, credentialsKey(cfg.credentials), configFile])
     let api = this.byKey.get(key)
     if (!api) {
@@ -111,9 +96,9 @@ export class RegistryPool {
         ),
         tls: cfg.tls,
         connections: cfg.connections,
-        headersTimeout: cfg.headersTimeout ?? this.limits.timeoutMs,
-        bodyTimeout: cfg.bodyTimeout ?? this.limits.timeoutMs,
-        retries: cfg.retries ?? this.limits.retries,
+        headersTimeout: cfg.headersTimeout ?? this.opts.network?.timeoutMs,
+        bodyTimeout: cfg.bodyTimeout ?? this.opts.network?.timeoutMs,
+        retries: cfg.retries ?? this.opts.network?.retries,
         signal: this.opts.signal,
       })
       this.byKey.set(key, api)
@@ -122,7 +107,7 @@ export class RegistryPool {
   }
 
   private layout(path: string, mode: OciLayoutMode): RegistryApi {
-    const key = `${OCI_PREFIX}${mode}:${path}`
+    const key = `layout:${mode}:${path}`
     let api = this.byKey.get(key)
     if (!api) {
       api = new OciLayoutRegistry(path, { mode })
@@ -131,24 +116,12 @@ export class RegistryPool {
     return api
   }
 
-  /** The slowest a blob may move before it counts as stalled: LIMITS' floor per IMGSYNC_TIMEOUT. */
-  get blobMinRate(): MinRate {
-    return { bytes: LIMITS.blobMinBytesPerWindow, windowMs: this.limits.timeoutMs ?? DEFAULT_TIMEOUT_MS }
-  }
-
   /** Requests and 429s per registry since the pool was made (for serve's /metrics). */
   stats(): { registry: string; requests: number; rateLimited: number }[] {
-    const out: { registry: string; requests: number; rateLimited: number }[] = []
-    for (const api of this.byKey.values()) {
-      if (api instanceof HttpRegistry) {
-        out.push({
-          registry: api.name,
-          requests: api.transport.stats.requests,
-          rateLimited: api.transport.stats.rateLimited,
-        })
-      }
-    }
-    return out
+    return [...this.byKey.values()].flatMap((api) => {
+      const stats = api.requestStats?.()
+      return stats ? [{ registry: api.name, ...stats }] : []
+    })
   }
 
   private dockerConfig(file: string, required: boolean): CredentialSource {

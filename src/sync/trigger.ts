@@ -1,15 +1,15 @@
-import type { BlobLocations } from '../copy/blob-copier.js'
 import { parsePlatform } from '../copy/platforms.js'
-import type { TargetTags } from '../copy/tag-cache.js'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
-import type { RecordWriter } from '../records/store.js'
 import type { TriggerType } from '../records/types.js'
 import type { Shard } from '../rules/match.js'
 import type { Rule, RuleFile } from '../rules/schema.js'
 import { withRuleLock } from './lock.js'
+import type { Plan } from './plan.js'
 import { planRule, typesFilter } from './plan-rule.js'
-import { RegistryPool } from './registries.js'
-import { type Plan, runTask, type TaskListener, type TaskResult } from './run-task.js'
+import type { RegistryPool } from './registries.js'
+import type { RunContext } from './run-context.js'
+import { runTask } from './run-task.js'
+import type { TaskListener, TaskResult } from './task.js'
 
 /** Picks rules by name (each must exist and be enabled) or every enabled rule. */
 export function selectRules(config: RuleFile, names: string[], all: boolean): Rule[] {
@@ -38,6 +38,7 @@ export function selectRules(config: RuleFile, names: string[], all: boolean): Ru
   })
 }
 
+/** Which rules to run, and how: the rest comes from the run context. */
 export interface TriggerOptions {
   ruleFile: string
   config: RuleFile
@@ -46,19 +47,9 @@ export interface TriggerOptions {
   dryRun: boolean
   concurrency: number
   shard?: Shard
-  records: RecordWriter
-  /** where per-rule lock files live */
-  lockDir: string
   /** how long to wait for a rule another run holds; 0 fails at once with LOCKED */
   waitMs: number
   maxDelete?: number
-  listener?: TaskListener
-  signal?: AbortSignal
-  pool?: RegistryPool
-  /** where target blob locations are remembered across runs (default: in memory) */
-  blobLocations?: BlobLocations
-  /** target tag digests remembered across runs (default: none) */
-  targetTags?: TargetTags
   /** replaces the rule's own plan (serve uses it to sync just a pushed tag) */
   plan?: (rule: Rule, pool: RegistryPool) => Promise<Plan>
 }
@@ -71,13 +62,20 @@ export interface RuleRun {
 }
 
 /** Runs each rule as one task, one after another, each under its own lock. */
-export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
-  const pool = opts.pool ?? new RegistryPool()
+export async function triggerRules(
+  opts: TriggerOptions,
+  ctx: RunContext,
+  listener?: TaskListener,
+): Promise<RuleRun[]> {
+  const { pool } = ctx
+  const shard = opts.shard && `${opts.shard.index}/${opts.shard.count}`
   const runs: RuleRun[] = []
   for (const rule of opts.rules) {
-    if (opts.signal?.aborted) break
+    if (ctx.signal.aborted) break
     const run = () =>
       runTask({
+        ...ctx,
+        listener,
         trigger: opts.trigger,
         rule: rule.name,
         source: `${rule.source.registry}/${rule.source.namespace}`,
@@ -88,32 +86,20 @@ export async function triggerRules(opts: TriggerOptions): Promise<RuleRun[]> {
         types: typesFilter(rule),
         referrers: rule.referrers,
         platforms: rule.platforms?.map(parsePlatform),
-        ...(opts.shard && { shard: `${opts.shard.index}/${opts.shard.count}` }),
+        ...(shard && { shard }),
         plan: () =>
           opts.plan?.(rule, pool) ??
           planRule(rule, opts.config, opts.ruleFile, pool, {
             shard: opts.shard,
             concurrency: opts.concurrency,
           }),
-        records: opts.records,
-        blobLocations: opts.blobLocations,
-        targetTags: opts.targetTags,
-        blobMinRate: pool.blobMinRate,
         maxDelete: opts.maxDelete,
-        listener: opts.listener,
-        signal: opts.signal,
       })
     try {
       // a dry run changes nothing, so it needs no lock
       const result = opts.dryRun
         ? await run()
-        : await withRuleLock(
-            opts.lockDir,
-            rule.name,
-            opts.waitMs,
-            run,
-            opts.shard && `${opts.shard.index}/${opts.shard.count}`,
-          )
+        : await withRuleLock(ctx.lockDir, rule.name, opts.waitMs, run, shard)
       runs.push({ rule: rule.name, result })
     } catch (err) {
       const e = toImgsyncError(err)

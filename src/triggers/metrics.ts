@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
-import type { TaskListener } from '../sync/run-task.js'
+import type { TaskListener } from '../sync/task.js'
 
 /**
  * Prometheus metrics of `imgsync serve`. They hang off the engine's task events, so what they count

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Plan } from '../sync/run-task.js'
+import type { Plan } from '../sync/plan.js'
 
 /** How long a push-triggered task waits for the pushed tag to show at the source. */
 export const PUSH_VISIBLE_WAIT_MS = 5_000

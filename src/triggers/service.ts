@@ -1,32 +1,28 @@
 import { Cron } from 'croner'
 import pLimit from 'p-limit'
-import { blobLocationsFor } from '../copy/blob-cache.js'
-import type { BlobLocations } from '../copy/blob-copier.js'
-import { type TargetTags, targetTagsFor } from '../copy/tag-cache.js'
 import { toImgsyncError } from '../errors.js'
-import { RecordWriter } from '../records/store.js'
 import type { TriggerType } from '../records/types.js'
-import { type LoadedRuleFile, loadRuleFile } from '../rules/load.js'
+import { type Env, type LoadedRuleFile, loadRuleFile } from '../rules/load.js'
 import { inShard, type Shard } from '../rules/match.js'
 import type { Rule } from '../rules/schema.js'
 import { planPush } from '../sync/plan-rule.js'
-import { RegistryPool } from '../sync/registries.js'
-import { type RuleRun, triggerRules } from '../sync/trigger.js'
+import { createRunContext, type RunContext, type RunContextOptions } from '../sync/run-context.js'
+import { type RuleRun, type TriggerOptions, triggerRules } from '../sync/trigger.js'
 import type { ParsedEvents, PushEvent } from './events.js'
 import type { ServeMetrics } from './metrics.js'
 import { whenPushVisible } from './push-visible.js'
 
 export interface ServeOptions {
   configPath: string
-  recordsPath: string
-  lockDir: string
+  /** answers the rule file's `${VAR}` references */
+  env: Env
+  /** how runs are set up (records, caches, network); the service adds its own stop signal */
+  run: Omit<RunContextOptions, 'signal'>
   /** images in flight within one task */
   concurrency: number
   /** tasks (push events, schedules) running at once */
   workers: number
   shard?: Shard
-  /** ask the target for every tag, trusting no remembered digest */
-  fullCheck?: boolean
   /** IMGSYNC_WEBHOOK_TOKEN; wins over the rule file's serve.webhookToken */
   webhookToken?: string
   metrics: ServeMetrics
@@ -48,7 +44,6 @@ export const MAX_QUEUED = 1000
 export class SyncService {
   private loaded: LoadedRuleFile
   private crons: Cron[] = []
-  private readonly pool: RegistryPool
   private readonly limit: ReturnType<typeof pLimit>
   private readonly seen = new Set<string>()
   /** queued, not yet started push tasks by rule, repository and tag: a newer push joins the queued one */
@@ -57,9 +52,7 @@ export class SyncService {
   private readonly syncing = new Map<string, string | undefined>()
   private readonly controller = new AbortController()
   private readonly running = new Set<Promise<unknown>>()
-  private readonly records: RecordWriter
-  private readonly blobLocations: BlobLocations
-  private readonly targetTags: TargetTags
+  private readonly ctx: RunContext
   private stopping = false
 
   private constructor(
@@ -68,14 +61,16 @@ export class SyncService {
   ) {
     this.loaded = loaded
     this.limit = pLimit(Math.max(1, opts.workers))
-    this.pool = new RegistryPool({ signal: this.controller.signal })
-    this.records = new RecordWriter(opts.recordsPath)
-    this.blobLocations = blobLocationsFor(opts.recordsPath)
-    this.targetTags = targetTagsFor(opts.recordsPath, { fullCheck: opts.fullCheck })
+    this.ctx = createRunContext({ ...opts.run, signal: this.controller.signal })
   }
 
   static async create(opts: ServeOptions): Promise<SyncService> {
-    return new SyncService(opts, await loadRuleFile(opts.configPath))
+    return new SyncService(opts, await loadRuleFile(opts.configPath, opts.env))
+  }
+
+  /** The rule file's literal passwords (registry names), for the warning at start. */
+  get literalPasswords(): string[] {
+    return this.loaded.literalPasswords
   }
 
   get rules(): Rule[] {
@@ -112,7 +107,7 @@ export class SyncService {
   /** SIGHUP: re-read the rule file; on an error keep the rules that are running now. */
   async reload(): Promise<void> {
     try {
-      const next = await loadRuleFile(this.opts.configPath)
+      const next = await loadRuleFile(this.opts.configPath, this.opts.env)
       for (const c of this.crons) c.stop()
       this.crons = []
       this.loaded = next
@@ -166,7 +161,7 @@ export class SyncService {
     const { config, file } = this.loaded
     // the plan is pure and cheap: made once here, to filter, and handed to the queued task
     const wanted = rules
-      .map((rule) => ({ rule, plan: planPush(rule, config, file, this.pool, push.repository, push.tag) }))
+      .map((rule) => ({ rule, plan: planPush(rule, config, file, this.ctx.pool, push.repository, push.tag) }))
       .filter(({ plan }) => plan.items.length > 0)
     if (wanted.length === 0) return 'filtered'
     let queued = false
@@ -202,28 +197,25 @@ export class SyncService {
     return queued ? 'queued' : 'coalesced'
   }
 
-  private async runRule(rule: Rule, trigger: TriggerType, plan?: Parameters<typeof triggerRules>[0]['plan']) {
+  private async runRule(rule: Rule, trigger: TriggerType, plan?: TriggerOptions['plan']) {
     if (this.stopping) return
     let runs: RuleRun[] = []
     try {
-      runs = await triggerRules({
-        ruleFile: this.loaded.file,
-        config: this.loaded.config,
-        rules: [rule],
-        trigger,
-        dryRun: false,
-        concurrency: this.opts.concurrency,
-        shard: this.opts.shard,
-        records: this.records,
-        blobLocations: this.blobLocations,
-        targetTags: this.targetTags,
-        lockDir: this.opts.lockDir,
-        waitMs: trigger === 'auto' ? AUTO_LOCK_WAIT_MS : 0,
-        listener: this.opts.metrics.listener(),
-        signal: this.controller.signal,
-        pool: this.pool,
-        plan,
-      })
+      runs = await triggerRules(
+        {
+          ruleFile: this.loaded.file,
+          config: this.loaded.config,
+          rules: [rule],
+          trigger,
+          dryRun: false,
+          concurrency: this.opts.concurrency,
+          shard: this.opts.shard,
+          waitMs: trigger === 'auto' ? AUTO_LOCK_WAIT_MS : 0,
+          plan,
+        },
+        this.ctx,
+        this.opts.metrics.listener(),
+      )
     } catch (err) {
       const e = toImgsyncError(err, 'INTERNAL')
       this.opts.say(`rule ${rule.name} (${trigger}): ${e.code}: ${e.message}`)
@@ -254,7 +246,7 @@ export class SyncService {
 
   /** Registry request counts for /metrics. */
   registryStats() {
-    return this.pool.stats()
+    return this.ctx.pool.stats()
   }
 
   health() {
@@ -273,6 +265,6 @@ export class SyncService {
     for (const c of this.crons) c.stop()
     this.controller.abort()
     await Promise.allSettled([...this.running])
-    this.records.close()
+    this.ctx.close()
   }
 }

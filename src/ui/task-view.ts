@@ -1,7 +1,8 @@
 import chalk from 'chalk'
 import cliProgress from 'cli-progress'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
-import type { Plan, TaskListener, TaskResult } from '../sync/run-task.js'
+import type { Plan } from '../sync/plan.js'
+import type { TaskListener, TaskResult } from '../sync/task.js'
 import { formatBytes } from '../text.js'
 
 export { formatBytes }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Plan } from '../../src/sync/run-task.js'
+import type { Plan } from '../../src/sync/plan.js'
 import { whenPushVisible } from '../../src/triggers/push-visible.js'
 import { MemoryRegistry, MT } from '../support/memory-registry.js'
 

@@ -2,10 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Settings } from '../../src/cli/settings.js'
 import { ImgsyncError } from '../../src/errors.js'
 import { registerSecret } from '../../src/log.js'
 import { filterItems, latestTasks, parseSince, summarizeTasks } from '../../src/records/query.js'
-import { RecordWriter, readRecords, resolveRecordsPath } from '../../src/records/store.js'
+import { RecordWriter, readRecords } from '../../src/records/store.js'
 import type { ItemRecord, ItemStatus, SyncRecord, TaskRecord } from '../../src/records/types.js'
 
 let dir: string
@@ -162,10 +163,10 @@ describe('RecordWriter', () => {
     )
   })
 
-  it('resolveRecordsPath: flag, then IMGSYNC_RECORDS, then XDG_STATE_HOME', () => {
-    expect(resolveRecordsPath('/x.jsonl', { IMGSYNC_RECORDS: '/y' })).toBe('/x.jsonl')
-    expect(resolveRecordsPath(undefined, { IMGSYNC_RECORDS: '/y' })).toBe('/y')
-    expect(resolveRecordsPath(undefined, { XDG_STATE_HOME: '/state' })).toBe('/state/imgsync/records.jsonl')
+  it('the records path: flag, then IMGSYNC_RECORDS, then XDG_STATE_HOME', () => {
+    expect(new Settings({ IMGSYNC_RECORDS: '/y' }).recordsPath('/x.jsonl')).toBe('/x.jsonl')
+    expect(new Settings({ IMGSYNC_RECORDS: '/y' }).recordsPath()).toBe('/y')
+    expect(new Settings({ XDG_STATE_HOME: '/state' }).recordsPath()).toBe('/state/imgsync/records.jsonl')
   })
 })
 

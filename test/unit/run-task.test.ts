@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ImgsyncError } from '../../src/errors.js'
 import { RecordWriter } from '../../src/records/store.js'
 import type { ItemRecord, SyncRecord, TaskRecord } from '../../src/records/types.js'
-import { type ItemPlan, newTaskId, type Plan, runTask, type TaskSpec } from '../../src/sync/run-task.js'
+import type { ItemPlan, Plan } from '../../src/sync/plan.js'
+import { newTaskId, runTask, type TaskSpec } from '../../src/sync/run-task.js'
 import { MemoryRegistry, type SeededImage } from '../support/memory-registry.js'
 
 let dir: string

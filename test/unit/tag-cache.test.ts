@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pLimit from 'p-limit'
 import { describe, expect, it } from 'vitest'
+import { Settings } from '../../src/cli/settings.js'
 import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
-import { FileTargetTags, NO_TARGET_TAGS, type TargetTags, targetTagsFor } from '../../src/copy/tag-cache.js'
+import { FileTargetTags, NO_TARGET_TAGS, openTargetTags, type TargetTags } from '../../src/copy/tag-cache.js'
 import { TsvLog } from '../../src/copy/tsv-log.js'
 import { copyBetween } from '../support/copy-request.js'
 import { MemoryRegistry } from '../support/memory-registry.js'
@@ -215,18 +216,23 @@ describe('FileTargetTags', () => {
 
   it('IMGSYNC_TAG_CACHE=off, --full-check and the TTL setting', () => {
     const records = join(mkdtempSync(join(tmpdir(), 'imgsync-tags-')), 'records.jsonl')
-    expect(targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE: 'off' })).toBe(NO_TARGET_TAGS)
-    expect(targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE: 'false' })).toBe(NO_TARGET_TAGS)
-    const full = targetTagsFor(records, { fullCheck: true }, {})
+    // what a run opens for these settings (run-context.ts does the same)
+    const targetTagsFor = (opts: { fullCheck?: boolean }, env: Record<string, string>) => {
+      const caches = new Settings(env).caches(records)
+      return openTargetTags(caches.targetTags, caches.targetTagsTtlSeconds, opts.fullCheck)
+    }
+    expect(targetTagsFor({}, { IMGSYNC_TAG_CACHE: 'off' })).toBe(NO_TARGET_TAGS)
+    expect(targetTagsFor({}, { IMGSYNC_TAG_CACHE: 'false' })).toBe(NO_TARGET_TAGS)
+    const full = targetTagsFor({ fullCheck: true }, {})
     full.remember('r', 'app', '1.0', 'sha256:a')
     expect(full.known('r', 'app', '1.0')).toBeUndefined()
-    const zero = targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE_TTL: '0' })
+    const zero = targetTagsFor({}, { IMGSYNC_TAG_CACHE_TTL: '0' })
     zero.remember('r', 'app', '1.0', 'sha256:a')
     expect(zero.known('r', 'app', '1.0')).toBeUndefined()
-    expect(() => targetTagsFor(records, {}, { IMGSYNC_TAG_CACHE_TTL: 'a day' })).toThrow(
+    expect(() => targetTagsFor({}, { IMGSYNC_TAG_CACHE_TTL: 'a day' })).toThrow(
       /IMGSYNC_TAG_CACHE_TTL="a day" is not a number of seconds/,
     )
-    const day = targetTagsFor(records, {}, {})
+    const day = targetTagsFor({}, {})
     day.remember('r', 'app', '1.0', 'sha256:a')
     expect(day.known('r', 'app', '1.0')).toBe('sha256:a')
   })

@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import { configFlag } from '../../command-support.js'
-import { ruleFlags, ruleFromFlags } from '../../rule-flags.js'
-import { resolveConfigPath } from '../../rules/load.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { configFlag } from '../../cli/flags.js'
+import { ruleFlags, ruleFromFlags } from '../../cli/rule-flags.js'
 import { addRule, editRuleFile } from '../../rules/save.js'
 
 export default class RuleCreate extends BaseCommand {
@@ -42,8 +41,10 @@ Registries are named entries of the file; a bare host[:port] given to --source-r
 
   async run(): Promise<{ file: string; rule: string; created: boolean }> {
     const { args, flags } = await this.parse(RuleCreate)
-    const file = resolveConfigPath(flags.config)
-    await editRuleFile(file, (doc) => addRule(doc, ruleFromFlags(doc, args.name, flags)))
+    const file = this.settings.configPath(flags.config)
+    await editRuleFile(file, (doc) => addRule(doc, ruleFromFlags(doc, args.name, flags)), {
+      env: this.settings.env,
+    })
     this.logToStderr(`created rule ${args.name} in ${file}`)
     return { file, rule: args.name, created: true }
   }

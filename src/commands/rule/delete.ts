@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import { configFlag } from '../../command-support.js'
-import { resolveConfigPath } from '../../rules/load.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { configFlag } from '../../cli/flags.js'
 import { deleteRule, editRuleFile } from '../../rules/save.js'
 
 export default class RuleDelete extends BaseCommand {
@@ -15,8 +14,8 @@ export default class RuleDelete extends BaseCommand {
 
   async run(): Promise<{ file: string; rule: string; deleted: boolean }> {
     const { args, flags } = await this.parse(RuleDelete)
-    const file = resolveConfigPath(flags.config)
-    await editRuleFile(file, (doc) => deleteRule(doc, args.name))
+    const file = this.settings.configPath(flags.config)
+    await editRuleFile(file, (doc) => deleteRule(doc, args.name), { env: this.settings.env })
     this.logToStderr(`deleted rule ${args.name}`)
     return { file, rule: args.name, deleted: true }
   }

@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import { configFlag } from '../../command-support.js'
-import { resolveConfigPath } from '../../rules/load.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { configFlag } from '../../cli/flags.js'
 import { editRuleFile, setRuleEnabled } from '../../rules/save.js'
 
 export default class RuleEnable extends BaseCommand {
@@ -15,8 +14,10 @@ export default class RuleEnable extends BaseCommand {
 
   async run(): Promise<{ file: string; rule: string; enabled: boolean; changed: boolean }> {
     const { args, flags } = await this.parse(RuleEnable)
-    const file = resolveConfigPath(flags.config)
-    const result = await editRuleFile(file, (doc) => setRuleEnabled(doc, args.name, true))
+    const file = this.settings.configPath(flags.config)
+    const result = await editRuleFile(file, (doc) => setRuleEnabled(doc, args.name, true), {
+      env: this.settings.env,
+    })
     this.logToStderr(`rule ${args.name} is enabled`)
     return { file, rule: args.name, enabled: true, changed: result.changed }
   }

@@ -1,5 +1,5 @@
-import { BaseCommand } from '../../base-command.js'
-import { configFlag } from '../../command-support.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { configFlag } from '../../cli/flags.js'
 import {
   describeRegistry,
   describeRule,
@@ -7,7 +7,7 @@ import {
   type RuleView,
   triggerText,
 } from '../../rules/describe.js'
-import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
+import { loadRuleFile } from '../../rules/load.js'
 import { renderTable } from '../../ui/table.js'
 
 export default class RuleList extends BaseCommand {
@@ -19,8 +19,8 @@ export default class RuleList extends BaseCommand {
 
   async run(): Promise<{ file: string; rules: RuleView[]; registries: RegistryView[] }> {
     const { flags } = await this.parse(RuleList)
-    const file = resolveConfigPath(flags.config)
-    const { config } = await loadRuleFile(file, process.env, { allowUnsetEnv: true })
+    const file = this.settings.configPath(flags.config)
+    const { config } = await loadRuleFile(file, this.settings.env, { allowUnsetEnv: true })
     const rules = config.rules.map((r) => describeRule(config, r))
     const registries = Object.entries(config.registries).map(([name, e]) => describeRegistry(name, e))
     if (rules.length === 0) {

@@ -1,10 +1,10 @@
 import { Args } from '@oclif/core'
 import { stringify } from 'yaml'
-import { BaseCommand } from '../../base-command.js'
-import { configFlag } from '../../command-support.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { configFlag } from '../../cli/flags.js'
 import { ImgsyncError } from '../../errors.js'
 import { describeRegistry, describeRule, type RegistryView, type RuleView } from '../../rules/describe.js'
-import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
+import { loadRuleFile } from '../../rules/load.js'
 
 export default class RuleShow extends BaseCommand {
   static summary = 'Show one rule with defaults filled in, and the registries it uses (credentials hidden).'
@@ -17,8 +17,8 @@ export default class RuleShow extends BaseCommand {
 
   async run(): Promise<{ rule: RuleView; registries: RegistryView[] }> {
     const { args, flags } = await this.parse(RuleShow)
-    const file = resolveConfigPath(flags.config)
-    const { config } = await loadRuleFile(file, process.env, { allowUnsetEnv: true })
+    const file = this.settings.configPath(flags.config)
+    const { config } = await loadRuleFile(file, this.settings.env, { allowUnsetEnv: true })
     const rule = config.rules.find((r) => r.name === args.name)
     if (!rule) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
     const used = [...new Set([rule.source.registry, rule.target.registry])]

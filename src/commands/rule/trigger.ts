@@ -1,14 +1,11 @@
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import {
-  configFlag,
-  exitCodeForTask,
-  type TaskJson,
-  taskFlags,
-  withTaskContext,
-} from '../../command-support.js'
-import { ExitCodes, exitCodeFor } from '../../errors.js'
-import { loadRuleFile, resolveConfigPath } from '../../rules/load.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { exitCodeForTask, worstExit } from '../../cli/exit-codes.js'
+import { configFlag, taskFlags } from '../../cli/flags.js'
+import { warnAboutLiteralPasswords } from '../../cli/rule-file.js'
+import { type TaskJson, withRunContext } from '../../cli/task-runner.js'
+import { exitCodeFor } from '../../errors.js'
+import { loadRuleFile } from '../../rules/load.js'
 import { parseShard } from '../../rules/match.js'
 import { selectRules, triggerRules } from '../../sync/trigger.js'
 import { renderTaskSummary } from '../../ui/task-view.js'
@@ -80,25 +77,31 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     const { argv, flags } = await this.parse(RuleTrigger)
     const names = argv as string[]
     const shard = flags.shard ? parseShard(flags.shard) : undefined
-    const ruleFile = resolveConfigPath(flags.config)
-    const { config } = await loadRuleFile(ruleFile)
+    const ruleFile = this.settings.configPath(flags.config)
+    const loaded = await loadRuleFile(ruleFile, this.settings.env)
+    const { config } = loaded
+    warnAboutLiteralPasswords(ruleFile, loaded.literalPasswords)
     const rules = selectRules(config, names, flags.all)
     const json = this.jsonEnabled()
-    const runs = await withTaskContext(
+    const runs = await withRunContext(
+      this.settings,
       { json, recordsPath: flags.records, fullCheck: flags['full-check'] },
-      (ctx) =>
-        triggerRules({
-          ...ctx,
-          ruleFile,
-          config,
-          rules,
-          trigger: 'manual',
-          dryRun: flags['dry-run'],
-          concurrency: flags.concurrency,
-          shard,
-          waitMs: flags.wait * 1000,
-          maxDelete: flags['max-delete'],
-        }),
+      (ctx, listener) =>
+        triggerRules(
+          {
+            ruleFile,
+            config,
+            rules,
+            trigger: 'manual',
+            dryRun: flags['dry-run'],
+            concurrency: flags.concurrency,
+            shard,
+            waitMs: flags.wait * 1000,
+            maxDelete: flags['max-delete'],
+          },
+          ctx,
+          listener,
+        ),
     )
 
     const out: TriggerJson = { tasks: [], errors: [] }
@@ -125,15 +128,4 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     process.exitCode = worstExit(codes, shard !== undefined)
     return out
   }
-}
-
-/**
- * Interrupted, then LOCKED over usage over failure, so CI sees the most useful one. Nothing-matched
- * (3) only when no rule had anything to do; an empty shard is normal, so sharded runs exit 0 then.
- */
-function worstExit(codes: number[], sharded: boolean): number {
-  const rank = [ExitCodes.interrupted, ExitCodes.locked, ExitCodes.usage, ExitCodes.failed]
-  for (const c of rank) if (codes.includes(c)) return c
-  const nothing = codes.every((c) => c === ExitCodes.nothingMatched)
-  return nothing && !sharded ? ExitCodes.nothingMatched : ExitCodes.ok
 }

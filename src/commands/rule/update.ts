@@ -1,9 +1,8 @@
 import { Args } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import { configFlag } from '../../command-support.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { configFlag } from '../../cli/flags.js'
+import { patchFromFlags, ruleFlags, ruleInDocument } from '../../cli/rule-flags.js'
 import { ImgsyncError } from '../../errors.js'
-import { patchFromFlags, ruleFlags, ruleInDocument } from '../../rule-flags.js'
-import { resolveConfigPath } from '../../rules/load.js'
 import { editRuleFile, updateRule } from '../../rules/save.js'
 
 export default class RuleUpdate extends BaseCommand {
@@ -34,12 +33,16 @@ The file is rewritten atomically under a lock; comments and the layout of everyt
 
   async run(): Promise<{ file: string; rule: string; changed: boolean }> {
     const { args, flags } = await this.parse(RuleUpdate)
-    const file = resolveConfigPath(flags.config)
-    const result = await editRuleFile(file, (doc) => {
-      const current = ruleInDocument(doc, args.name)
-      if (!current) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
-      updateRule(doc, args.name, patchFromFlags(doc, current, flags))
-    })
+    const file = this.settings.configPath(flags.config)
+    const result = await editRuleFile(
+      file,
+      (doc) => {
+        const current = ruleInDocument(doc, args.name)
+        if (!current) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
+        updateRule(doc, args.name, patchFromFlags(doc, current, flags))
+      },
+      { env: this.settings.env },
+    )
     this.logToStderr(
       result.changed ? `updated rule ${args.name}` : `rule ${args.name} already had those values`,
     )

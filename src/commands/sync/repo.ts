@@ -1,14 +1,8 @@
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import {
-  adhocEndpoint,
-  adhocTaskFields,
-  contentFlags,
-  endpointFlags,
-  runTaskForCommand,
-  type TaskJson,
-  taskFlags,
-} from '../../command-support.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { adhocEndpoint } from '../../cli/endpoints.js'
+import { contentFlags, endpointFlags, taskFlags } from '../../cli/flags.js'
+import { adhocTaskFields, runTaskForCommand, type TaskJson } from '../../cli/task-runner.js'
 import { compileRegex, parseRepoLocation, planRepo } from '../../sync/plan-adhoc.js'
 import { selectSyncTags } from '../../sync/select-tags.js'
 
@@ -70,9 +64,10 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
     compileRegex(flags.include, '--include')
     compileRegex(flags.exclude, '--exclude')
     const filter = { include: flags.include, exclude: flags.exclude, latest: flags.latest }
-    const srcEndpoint = adhocEndpoint('src', src.registry, flags)
-    const dstEndpoint = adhocEndpoint('dst', dst.registry, flags)
+    const srcEndpoint = adhocEndpoint('src', src.location, flags, this.settings)
+    const dstEndpoint = adhocEndpoint('dst', dst.location, flags, this.settings)
     return runTaskForCommand(
+      this.settings,
       (pool) => ({
         ...adhocTaskFields(args, flags),
         plan: () =>

@@ -1,14 +1,8 @@
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import {
-  adhocEndpoint,
-  adhocTaskFields,
-  contentFlags,
-  endpointFlags,
-  runTaskForCommand,
-  type TaskJson,
-  taskFlags,
-} from '../../command-support.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { adhocEndpoint } from '../../cli/endpoints.js'
+import { contentFlags, endpointFlags, taskFlags } from '../../cli/flags.js'
+import { adhocTaskFields, runTaskForCommand, type TaskJson } from '../../cli/task-runner.js'
 import { parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
 
 export default class SyncTag extends BaseCommand {
@@ -76,9 +70,10 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
         .map((t) => t.trim())
         .filter(Boolean),
     })
-    const srcEndpoint = adhocEndpoint('src', parsed.src.registry, flags)
-    const dstEndpoint = adhocEndpoint('dst', parsed.dst.registry, flags)
+    const srcEndpoint = adhocEndpoint('src', parsed.src.location, flags, this.settings)
+    const dstEndpoint = adhocEndpoint('dst', parsed.dst.location, flags, this.settings)
     return runTaskForCommand(
+      this.settings,
       (pool) => ({
         ...adhocTaskFields(args, flags),
         plan: async () => planTags(parsed, pool.get(srcEndpoint), pool.get(dstEndpoint)),

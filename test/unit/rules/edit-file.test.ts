@@ -28,7 +28,7 @@ describe('editRuleFile', () => {
     const result = await editRuleFile(file, () => {})
     expect(result.changed).toBe(true)
     expect(await readFile(file, 'utf8')).toBe(NEW_RULE_FILE)
-    expect((await loadRuleFile(file)).config).toEqual({ version: 1, registries: {}, rules: [] })
+    expect((await loadRuleFile(file, process.env)).config).toEqual({ version: 1, registries: {}, rules: [] })
   })
 
   it('writes the edit, keeps comments, and returns what fn returned', async () => {
@@ -42,7 +42,7 @@ describe('editRuleFile', () => {
     const text = await readFile(file, 'utf8')
     expect(text).toBe(result.text)
     expect(text).toContain('  r: { host: r.example.com }   # the one registry\n')
-    expect((await loadRuleFile(file)).config.rules.map((r) => r.name)).toEqual(['a'])
+    expect((await loadRuleFile(file, process.env)).config.rules.map((r) => r.name)).toEqual(['a'])
   })
 
   it('does not rewrite the file when nothing changed', async () => {
@@ -84,9 +84,9 @@ describe('editRuleFile', () => {
     const file = join(await tempDir(), 'imgsync.yaml')
     const broken = `${withRegistry.replace('rules: []', 'rules:')}\n  - { name: bad, source: { registry: gone }, target: { registry: r } }\n`
     await writeFile(file, broken)
-    await expect(loadRuleFile(file)).rejects.toThrow(/unknown registry "gone"/)
+    await expect(loadRuleFile(file, process.env)).rejects.toThrow(/unknown registry "gone"/)
     await editRuleFile(file, (doc) => deleteRule(doc, 'bad'))
-    expect((await loadRuleFile(file)).config.rules).toEqual([])
+    expect((await loadRuleFile(file, process.env)).config.rules).toEqual([])
   })
 
   it('does not need the ${VAR} secrets of the file to edit it', async () => {
@@ -155,7 +155,7 @@ describe('editRuleFile', () => {
         ),
       ),
     )
-    const { config } = await loadRuleFile(file)
+    const { config } = await loadRuleFile(file, process.env)
     expect(config.rules.map((r) => r.name).sort()).toEqual([...names].sort())
     expect(config.rules.filter((r) => !r.enabled)).toHaveLength(5)
   })
@@ -173,7 +173,7 @@ describe('editRuleFile', () => {
         run(process.execPath, [viteNode, '--root', root, child, file, name, '30'], { cwd: root }),
       ),
     )
-    const { config } = await loadRuleFile(file)
+    const { config } = await loadRuleFile(file, process.env)
     expect(config.rules.map((r) => r.name).sort()).toEqual([...names].sort())
     expect(Object.keys(config.registries)).toEqual(['127-0-0-1-5000'])
     expect((await readdir(dir)).sort()).toEqual(['imgsync.yaml'])

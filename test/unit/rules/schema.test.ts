@@ -4,12 +4,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { Settings } from '../../../src/cli/settings.js'
 import { ImgsyncError } from '../../../src/errors.js'
 import {
   DEFAULT_CONFIG_PATH,
   loadRuleFile,
   parseRuleFile,
-  resolveConfigPath,
   resolveRuleFilePath,
 } from '../../../src/rules/load.js'
 import { ruleFileJsonSchema } from '../../../src/rules/schema.js'
@@ -221,12 +221,12 @@ describe('${ENV} interpolation', () => {
   })
 })
 
-describe('resolveConfigPath and loadRuleFile', () => {
+describe('the rule file path and loadRuleFile', () => {
   it('prefers the flag, then IMGSYNC_CONFIG, then ./imgsync.yaml', () => {
-    expect(resolveConfigPath('a.yaml', { IMGSYNC_CONFIG: 'b.yaml' })).toBe('a.yaml')
-    expect(resolveConfigPath(undefined, { IMGSYNC_CONFIG: 'b.yaml' })).toBe('b.yaml')
-    expect(resolveConfigPath(undefined, {})).toBe(DEFAULT_CONFIG_PATH)
-    expect(resolveConfigPath('', {})).toBe('imgsync.yaml')
+    expect(new Settings({ IMGSYNC_CONFIG: 'b.yaml' }).configPath('a.yaml')).toBe('a.yaml')
+    expect(new Settings({ IMGSYNC_CONFIG: 'b.yaml' }).configPath()).toBe('b.yaml')
+    expect(new Settings({}).configPath()).toBe(DEFAULT_CONFIG_PATH)
+    expect(new Settings({}).configPath('')).toBe('imgsync.yaml')
   })
 
   it('says how to create the file when the default one is missing', async () => {
@@ -234,7 +234,7 @@ describe('resolveConfigPath and loadRuleFile', () => {
     const dir = await mkdtemp(join(tmpdir(), 'imgsync-load-'))
     process.chdir(dir)
     try {
-      const err = await loadRuleFile(resolveConfigPath(undefined, {})).catch((e: unknown) => e)
+      const err = await loadRuleFile(new Settings({}).configPath(), {}).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(ImgsyncError)
       expect((err as ImgsyncError).code).toBe('CONFIG_INVALID')
       expect((err as ImgsyncError).message).toBe(
@@ -246,7 +246,7 @@ describe('resolveConfigPath and loadRuleFile', () => {
   })
 
   it('names an explicit path that does not exist', async () => {
-    const err = (await loadRuleFile('/nonexistent/rules.yaml').catch((e: unknown) => e)) as ImgsyncError
+    const err = (await loadRuleFile('/nonexistent/rules.yaml', {}).catch((e: unknown) => e)) as ImgsyncError
     expect(err.code).toBe('CONFIG_INVALID')
     expect(err.message).toBe('no rule file at /nonexistent/rules.yaml; check --config or IMGSYNC_CONFIG')
   })

@@ -1,7 +1,8 @@
-import { Command, Flags, type Interfaces } from '@oclif/core'
-import { ExitCodes, ImgsyncError, isImgsyncError } from './errors.js'
-import { type LogLevel, redact, setLogLevel } from './log.js'
-import { closeAllAgents } from './registry/agents.js'
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
+import { ExitCodes, ImgsyncError, isImgsyncError } from '../errors.js'
+import { type LogLevel, redact, registerSecret, setLogLevel } from '../log.js'
+import { closeAllAgents } from '../registry/agents.js'
+import { Settings } from './settings.js'
 
 export type JsonError = { error: { code: string; message: string; suggestions: string[] } }
 
@@ -11,6 +12,9 @@ export type JsonError = { error: { code: string; message: string; suggestions: s
  */
 export abstract class BaseCommand extends Command {
   static enableJsonFlag = true
+
+  /** the environment, read once when the command starts */
+  protected settings: Settings = Settings.fromProcess()
 
   static baseFlags = {
     'log-level': Flags.option({
@@ -27,9 +31,10 @@ export abstract class BaseCommand extends Command {
     const raw = this.argv
     const i = raw.indexOf('--log-level')
     const value = i >= 0 ? raw[i + 1] : raw.find((a) => a.startsWith('--log-level='))?.split('=')[1]
-    const level = value ?? process.env.IMGSYNC_LOG_LEVEL
+    const level = value ?? this.settings.logLevel
     if (level === 'error' || level === 'warn' || level === 'info' || level === 'debug')
       setLogLevel(level as LogLevel)
+    for (const secret of this.settings.secrets) registerSecret(secret)
   }
 
   protected override logJson(json: unknown): void {
@@ -50,7 +55,7 @@ export abstract class BaseCommand extends Command {
     }
     const hint = e.suggestions.length > 0 ? ` (${e.suggestions.join('; ')})` : ''
     process.stderr.write(redact(`imgsync: error ${e.code}: ${e.message}${hint}\n`))
-    if (e.code === 'INTERNAL' && process.env.IMGSYNC_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
+    if (e.code === 'INTERNAL' && this.settings.debug) process.stderr.write(`${(err as Error).stack}\n`)
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {
@@ -62,15 +67,14 @@ export abstract class BaseCommand extends Command {
   }
 }
 
-/** Parse errors from oclif become INVALID_ARGUMENT; anything unexpected is INTERNAL, still one line. */
+/** oclif's parse errors (CLIError) become INVALID_ARGUMENT; anything unexpected is INTERNAL, still one line. */
 function asImgsyncError(err: unknown): ImgsyncError {
   if (isImgsyncError(err)) return err
-  const e = err as { message?: string; oclif?: { exit?: number }; code?: string }
-  const first = String(e?.message ?? err)
+  const first = String((err as Error | undefined)?.message ?? err)
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !/^See more help/.test(l))
-  if (e?.oclif?.exit === 2 || /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(first[0] ?? '')) {
+  if (err instanceof Errors.CLIError) {
     // "Parsing --concurrency" / "Missing 1 required arg:" say what is wrong on the next line
     const head = first[0] ?? 'invalid arguments'
     const line =

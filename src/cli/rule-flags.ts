@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
 import { type Document, isMap, isSeq } from 'yaml'
-import { ImgsyncError } from './errors.js'
-import { ensureRegistry, type RulePatch } from './rules/save.js'
-import type { RuleInput, TagFilter } from './rules/schema.js'
+import { ImgsyncError } from '../errors.js'
+import { ensureRegistry, type RulePatch } from '../rules/save.js'
+import type { RuleInput, TagFilter } from '../rules/schema.js'
 
 /** Flags of `rule create` and `rule update`; the names follow the rule file's keys. */
 export const ruleFlags = {

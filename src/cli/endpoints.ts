@@ -1,0 +1,44 @@
+// How an ad-hoc sync (`sync tag`, `sync repo`) reaches each side: a layout directory, or a registry
+// with credentials from --SIDE-creds-file, else IMGSYNC_SIDE_USERNAME/PASSWORD, else the docker
+// config (--authfile), else anonymous; TLS from --SIDE-ca / --SIDE-insecure / --SIDE-plain-http.
+import { accessSync, constants } from 'node:fs'
+import { ImgsyncError } from '../errors.js'
+import type { TlsOptions } from '../registry/agents.js'
+import { readCredentialsFile } from '../registry/credentials.js'
+import type { Location } from '../registry/location.js'
+import type { EndpointConfig } from '../sync/registries.js'
+import type { EndpointFlagValues } from './flags.js'
+import type { Settings } from './settings.js'
+
+export function adhocEndpoint(
+  side: 'src' | 'dst',
+  location: Location,
+  flags: EndpointFlagValues,
+  settings: Settings,
+): EndpointConfig {
+  if (location.kind === 'oci') return { kind: 'layout', path: location.path, mode: 'single' }
+  const credsFile = flags[`${side}-creds-file`]
+  const credentials = credsFile
+    ? readCredentialsFile(credsFile, `--${side}-creds-file`)
+    : settings.credentials(side)
+  const ca = flags[`${side}-ca`]
+  if (ca) {
+    try {
+      accessSync(ca, constants.R_OK)
+    } catch {
+      throw new ImgsyncError('INVALID_ARGUMENT', `--${side}-ca: cannot read ${ca}`)
+    }
+  }
+  const tls: TlsOptions = {
+    ...(ca && { ca }),
+    ...(flags[`${side}-insecure`] && { insecure: true }),
+    ...(flags[`${side}-plain-http`] && { plainHttp: true }),
+  }
+  return {
+    kind: 'registry',
+    host: location.ref.registry,
+    credentials,
+    ...(flags.authfile && { dockerConfig: flags.authfile, dockerConfigRequired: true }),
+    ...(Object.keys(tls).length > 0 && { tls }),
+  }
+}

@@ -1,0 +1,116 @@
+// Flags that several commands share: the rule file, task behaviour, content selection, and how an
+// ad-hoc sync reaches each side (files and switches, never a secret itself).
+import { Flags } from '@oclif/core'
+
+/** The rule file location, for every command that reads or edits it. */
+export const configFlag = {
+  config: Flags.string({
+    char: 'c',
+    summary: 'Rule file (default $IMGSYNC_CONFIG or ./imgsync.yaml).',
+    helpValue: 'FILE',
+  }),
+}
+
+/** Flags shared by every command that runs a sync task. */
+export const taskFlags = {
+  override: Flags.boolean({
+    summary:
+      'Replace a target tag that points at a different digest (otherwise the item fails with IMAGE_EXISTS).',
+  }),
+  'dry-run': Flags.boolean({ summary: 'Show what would be copied, skipped or refused, and change nothing.' }),
+  concurrency: Flags.integer({
+    summary: 'Images and blob transfers in flight at once.',
+    default: 8,
+    min: 1,
+    max: 64,
+  }),
+  'full-check': Flags.boolean({
+    summary:
+      'Ask the target for every tag instead of trusting tags this machine pushed or checked in the last 24 h (IMGSYNC_TAG_CACHE_TTL).',
+  }),
+  records: Flags.string({
+    summary: 'Records file to append to (default $IMGSYNC_RECORDS or ~/.local/state/imgsync/records.jsonl).',
+    helpValue: 'FILE',
+  }),
+  verbose: Flags.boolean({ char: 'v', summary: 'List every item in the summary, not only failures.' }),
+}
+
+/** Content selection flags of the ad-hoc sync commands (rules have the same as fields). */
+export const contentFlags = {
+  referrers: Flags.boolean({
+    summary: 'Copy signatures, SBOMs and attestations (OCI referrers, cosign tags) with each image.',
+    default: true,
+    allowNo: true,
+  }),
+  platform: Flags.string({
+    summary: 'Copy only this platform of multi-platform images (repeatable). Changes the index digest.',
+    multiple: true,
+    helpValue: 'os/arch[/variant]',
+  }),
+}
+
+const CREDS_GROUP = 'CREDENTIALS AND TLS'
+
+function credsFileFlag(side: 'src' | 'dst') {
+  const which = side === 'src' ? 'source' : 'target'
+  return Flags.string({
+    summary: `File with the ${which} credentials: user:password, or JSON {"username","password"} or {"identitytoken"}.`,
+    helpValue: 'FILE',
+    env: `IMGSYNC_${side.toUpperCase()}_CREDS_FILE`,
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+function caFlag(side: 'src' | 'dst') {
+  return Flags.string({
+    summary: `PEM file of the CA that signed the ${side === 'src' ? 'source' : 'target'} registry's certificate.`,
+    helpValue: 'FILE',
+    exclusive: [`${side}-insecure`, `${side}-plain-http`],
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+function insecureFlag(side: 'src' | 'dst') {
+  return Flags.boolean({
+    summary: `Use TLS to the ${side === 'src' ? 'source' : 'target'} without verifying its certificate (test registries only; warns).`,
+    exclusive: [`${side}-plain-http`],
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+function plainHttpFlag(side: 'src' | 'dst') {
+  return Flags.boolean({
+    summary: `Plain HTTP to the ${side === 'src' ? 'source' : 'target'} (the default only for loopback hosts).`,
+    helpGroup: CREDS_GROUP,
+  })
+}
+
+/** Credential and TLS flags of `sync tag` / `sync repo`: files and switches, never a secret itself. */
+export const endpointFlags = {
+  'src-creds-file': credsFileFlag('src'),
+  'dst-creds-file': credsFileFlag('dst'),
+  authfile: Flags.string({
+    summary:
+      'Docker config file (auths, credHelpers, credsStore) to use instead of $DOCKER_CONFIG/config.json or ~/.docker/config.json.',
+    helpValue: 'FILE',
+    helpGroup: CREDS_GROUP,
+  }),
+  'src-ca': caFlag('src'),
+  'dst-ca': caFlag('dst'),
+  'src-insecure': insecureFlag('src'),
+  'dst-insecure': insecureFlag('dst'),
+  'src-plain-http': plainHttpFlag('src'),
+  'dst-plain-http': plainHttpFlag('dst'),
+}
+
+export interface EndpointFlagValues {
+  'src-creds-file'?: string
+  'dst-creds-file'?: string
+  authfile?: string
+  'src-ca'?: string
+  'dst-ca'?: string
+  'src-insecure'?: boolean
+  'dst-insecure'?: boolean
+  'src-plain-http'?: boolean
+  'dst-plain-http'?: boolean
+}

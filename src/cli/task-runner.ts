@@ -1,0 +1,91 @@
+// What a sync command sets up around its tasks and tears down after: the run context (records,
+// registries, caches), the progress view (terminal only), Ctrl-C handling; then the summary, the
+// exit code and the --json document.
+import { parsePlatform } from '../copy/platforms.js'
+import type { ItemRecord, TaskRecord } from '../records/types.js'
+import type { RegistryPool } from '../sync/registries.js'
+import { createRunContext, type RunContext } from '../sync/run-context.js'
+import { runTask } from '../sync/run-task.js'
+import type { TaskDefinition } from '../sync/task.js'
+import { ProgressView, renderTaskSummary } from '../ui/task-view.js'
+import { exitCodeForTask } from './exit-codes.js'
+import type { Settings } from './settings.js'
+import { abortOnSignals } from './signals.js'
+
+/** The --json document of a task: the same field names as the records. */
+export interface TaskJson {
+  task: TaskRecord
+  items: ItemRecord[]
+  excluded?: { source: string; tag: string; reason: string }[]
+}
+
+export interface CommandRunOptions {
+  json: boolean
+  recordsPath?: string
+  fullCheck?: boolean
+}
+
+/** A run context with the terminal's progress view and Ctrl-C handling, for the length of `fn`. */
+export async function withRunContext<T>(
+  settings: Settings,
+  opts: CommandRunOptions,
+  fn: (ctx: RunContext, listener: ProgressView) => Promise<T>,
+): Promise<T> {
+  const recordsPath = settings.recordsPath(opts.recordsPath)
+  const caches = settings.caches(recordsPath)
+  const network = settings.network
+  const signals = abortOnSignals()
+  const ctx = createRunContext({
+    recordsPath,
+    network,
+    caches,
+    dockerConfig: settings.dockerConfig,
+    fullCheck: opts.fullCheck,
+    signal: signals.signal,
+  })
+  try {
+    return await fn(ctx, new ProgressView(!opts.json && process.stderr.isTTY === true))
+  } finally {
+    signals.dispose()
+    ctx.close()
+  }
+}
+
+/** Runs one task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
+export async function runTaskForCommand(
+  settings: Settings,
+  define: (pool: RegistryPool) => TaskDefinition,
+  opts: CommandRunOptions & { verbose: boolean },
+): Promise<TaskJson> {
+  const result = await withRunContext(settings, opts, (ctx, listener) =>
+    runTask({ ...define(ctx.pool), ...ctx, listener }),
+  )
+  if (!opts.json) process.stderr.write(`${renderTaskSummary(result, { verbose: opts.verbose })}\n`)
+  process.exitCode = exitCodeForTask(result)
+  const out: TaskJson = { task: result.task, items: result.items }
+  if (result.excluded.length > 0) out.excluded = result.excluded
+  return out
+}
+
+/** The task fields every ad-hoc sync command sets the same way from its arguments and flags. */
+export function adhocTaskFields(
+  args: { src: string; dst: string },
+  flags: {
+    override: boolean
+    'dry-run': boolean
+    concurrency: number
+    referrers: boolean
+    platform?: string[]
+  },
+): Omit<TaskDefinition, 'plan'> {
+  return {
+    trigger: 'manual',
+    source: args.src,
+    target: args.dst,
+    override: flags.override,
+    dryRun: flags['dry-run'],
+    concurrency: flags.concurrency,
+    referrers: flags.referrers,
+    platforms: flags.platform?.map(parsePlatform),
+  }
+}

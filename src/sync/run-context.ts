@@ -1,0 +1,67 @@
+// What every run shares, made in one place for the commands and for `serve` alike: the records
+// writer, the registry pool (whose requests a stop signal ends), the caches remembered across runs
+// (blob locations, target tags), the lock directory, and the floor under a blob's progress.
+import { openBlobLocations } from '../copy/blob-cache.js'
+import type { BlobLocations } from '../copy/blob-copier.js'
+import { openTargetTags, type TargetTags } from '../copy/tag-cache.js'
+import type { MinRate } from '../copy/verify-stream.js'
+import { RecordWriter } from '../records/store.js'
+import { DEFAULT_TIMEOUT_MS, LIMITS } from '../registry/limits.js'
+import { RegistryPool } from './registries.js'
+
+/** How long to wait for registries, and how often to try again (IMGSYNC_TIMEOUT, IMGSYNC_RETRIES). */
+export interface NetworkSettings {
+  timeoutMs?: number
+  retries?: number
+}
+
+/** Where state beside the records lives; `off` keeps a cache in memory, or nowhere. */
+export interface CacheSettings {
+  lockDir: string
+  blobLocations: string | 'off'
+  targetTags: string | 'off'
+  targetTagsTtlSeconds: number
+}
+
+export interface RunContextOptions {
+  recordsPath: string
+  network: NetworkSettings
+  caches: CacheSettings
+  /** the docker config file consulted for credentials */
+  dockerConfig: string
+  /** ask the target for every tag, trusting no remembered digest */
+  fullCheck?: boolean
+  /** SIGINT/SIGTERM: no new work, and every request in flight ends */
+  signal: AbortSignal
+}
+
+export interface RunContext {
+  records: RecordWriter
+  pool: RegistryPool
+  signal: AbortSignal
+  blobLocations: BlobLocations
+  targetTags: TargetTags
+  lockDir: string
+  /** a blob moving slower than this fails with TIMEOUT */
+  blobMinRate: MinRate
+  /** flushes and closes what the run opened */
+  close(): void
+}
+
+export function createRunContext(opts: RunContextOptions): RunContext {
+  const records = new RecordWriter(opts.recordsPath)
+  const { caches } = opts
+  return {
+    records,
+    pool: new RegistryPool({ signal: opts.signal, network: opts.network, dockerConfig: opts.dockerConfig }),
+    signal: opts.signal,
+    blobLocations: openBlobLocations(caches.blobLocations),
+    targetTags: openTargetTags(caches.targetTags, caches.targetTagsTtlSeconds, opts.fullCheck),
+    lockDir: caches.lockDir,
+    blobMinRate: {
+      bytes: LIMITS.blobMinBytesPerWindow,
+      windowMs: opts.network.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    },
+    close: () => records.close(),
+  }
+}
