@@ -1,39 +1,5 @@
 import { printable } from './text.js'
 
-// Stable error codes: they appear in records, in --json and in the README. Never rename one.
-export const ErrorCodes = [
-  'IMAGE_EXISTS',
-  'NOT_FOUND',
-  'AUTH_FAILED',
-  'DENIED',
-  'RATE_LIMITED',
-  'TIMEOUT',
-  'NETWORK',
-  'TLS',
-  'DIGEST_MISMATCH',
-  'UNSUPPORTED_MEDIA_TYPE',
-  /** a manifest, index or referrers answer that is not the JSON it must be */
-  'MANIFEST_INVALID',
-  /** a registry's answer went past one of imgsync's documented bounds (size, depth, count) */
-  'LIMIT_EXCEEDED',
-  'INVALID_REFERENCE',
-  'INVALID_ARGUMENT',
-  'CONFIG_INVALID',
-  'RULE_NOT_FOUND',
-  'RULE_DISABLED',
-  'RULE_EXISTS',
-  'NOTHING_MATCHED',
-  'CATALOG_UNAVAILABLE',
-  'REGISTRY_ERROR',
-  'LOCKED',
-  'PRUNE_LIMIT',
-  'INTERRUPTED',
-  /** a bug in imgsync: please report it */
-  'INTERNAL',
-] as const
-
-export type ErrorCode = (typeof ErrorCodes)[number]
-
 /** Process exit codes; the README documents the same table. */
 export const ExitCodes = {
   ok: 0,
@@ -49,21 +15,45 @@ export const ExitCodes = {
   interrupted: 130,
 } as const
 
-const usageCodes: ReadonlySet<ErrorCode> = new Set([
-  'INVALID_REFERENCE',
-  'INVALID_ARGUMENT',
-  'CONFIG_INVALID',
-  'RULE_NOT_FOUND',
-  'RULE_DISABLED',
-  'RULE_EXISTS',
-])
+/**
+ * Stable error codes, each with the exit code it means for a command. They appear in records, in
+ * --json and in the README. Never rename one.
+ */
+const CODES = {
+  IMAGE_EXISTS: 'failed',
+  NOT_FOUND: 'failed',
+  AUTH_FAILED: 'failed',
+  DENIED: 'failed',
+  RATE_LIMITED: 'failed',
+  TIMEOUT: 'failed',
+  NETWORK: 'failed',
+  TLS: 'failed',
+  DIGEST_MISMATCH: 'failed',
+  UNSUPPORTED_MEDIA_TYPE: 'failed',
+  /** a manifest, index or referrers answer that is not the JSON it must be */
+  MANIFEST_INVALID: 'failed',
+  /** a registry's answer went past one of imgsync's documented bounds (size, depth, count) */
+  LIMIT_EXCEEDED: 'failed',
+  INVALID_REFERENCE: 'usage',
+  INVALID_ARGUMENT: 'usage',
+  CONFIG_INVALID: 'usage',
+  RULE_NOT_FOUND: 'usage',
+  RULE_DISABLED: 'usage',
+  RULE_EXISTS: 'usage',
+  NOTHING_MATCHED: 'nothingMatched',
+  CATALOG_UNAVAILABLE: 'failed',
+  REGISTRY_ERROR: 'failed',
+  LOCKED: 'locked',
+  PRUNE_LIMIT: 'failed',
+  INTERRUPTED: 'interrupted',
+  /** a bug in imgsync: please report it */
+  INTERNAL: 'failed',
+} as const satisfies Record<string, keyof typeof ExitCodes>
+
+export type ErrorCode = keyof typeof CODES
 
 export function exitCodeFor(code: ErrorCode): number {
-  if (usageCodes.has(code)) return ExitCodes.usage
-  if (code === 'NOTHING_MATCHED') return ExitCodes.nothingMatched
-  if (code === 'LOCKED') return ExitCodes.locked
-  if (code === 'INTERRUPTED') return ExitCodes.interrupted
-  return ExitCodes.failed
+  return ExitCodes[CODES[code]]
 }
 
 export interface ImgsyncErrorOptions {
@@ -108,9 +98,17 @@ export function isImgsyncError(err: unknown): err is ImgsyncError {
   return err instanceof ImgsyncError
 }
 
-/** Any thrown value as an ImgsyncError, so callers record a code and never a stack. */
-export function toImgsyncError(err: unknown, fallback: ErrorCode = 'NETWORK'): ImgsyncError {
+/**
+ * Any thrown value as an ImgsyncError, so callers record a code and never a stack. Registry and
+ * file system failures arrive coded already; anything else is a bug in imgsync (INTERNAL), not a
+ * network error.
+ */
+export function toImgsyncError(err: unknown, fallback: ErrorCode = 'INTERNAL'): ImgsyncError {
   if (err instanceof ImgsyncError) return err
   const message = err instanceof Error ? err.message : String(err)
-  return new ImgsyncError(fallback, message, { cause: err })
+  const suggestions =
+    fallback === 'INTERNAL'
+      ? ['a bug in imgsync: run again with IMGSYNC_DEBUG=1 for the stack and report it']
+      : []
+  return new ImgsyncError(fallback, message, { cause: err, suggestions })
 }

@@ -51,6 +51,14 @@ export async function withRunContext<T>(
   }
 }
 
+/** The run options a sync command's shared flags (taskFlags) ask for. */
+export function runOptionsFrom(
+  json: boolean,
+  flags: { verbose: boolean; records?: string; 'full-check': boolean },
+): CommandRunOptions & { verbose: boolean } {
+  return { json, verbose: flags.verbose, recordsPath: flags.records, fullCheck: flags['full-check'] }
+}
+
 /** Runs one task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
 export async function runTaskForCommand(
   settings: Settings,

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream'
 import type { LimitFunction } from 'p-limit'
 import { isImgsyncError, toImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
@@ -43,6 +42,16 @@ export class MemoryBlobLocations implements BlobLocations {
 
 const BLOB_ATTEMPTS = 3
 
+/** One blob to bring into a target repository, and where its counts go. */
+export interface BlobJob {
+  src: RegistryApi
+  srcRepo: string
+  dst: RegistryApi
+  dstRepo: string
+  desc: Descriptor
+  stats: BlobStats
+}
+
 /**
  * Copies blobs into target repositories: skip what exists, mount what the same target registry
  * already holds elsewhere, stream the rest with verification. One transfer per digest per target
@@ -58,14 +67,9 @@ export class BlobCopier {
     private readonly minRate?: MinRate,
   ) {}
 
-  async copy(
-    src: RegistryApi,
-    srcRepo: string,
-    dst: RegistryApi,
-    dstRepo: string,
-    desc: Descriptor,
-    stats: BlobStats,
-  ): Promise<void> {
+  /** Copies one blob of an image into the target repository (skip, mount or stream). */
+  async copy(job: BlobJob): Promise<void> {
+    const { dst, dstRepo, desc, stats } = job
     const repoKey = `${dst.name}\n${dstRepo}\n${desc.digest}`
     const registryKey = `${dst.name}\n${desc.digest}`
     const same = this.inflight.get(repoKey)
@@ -78,7 +82,7 @@ export class BlobCopier {
     const other = this.inflight.get(registryKey)
     const run = (async () => {
       if (other) await other.catch(() => undefined)
-      await this.copyOnce(src, srcRepo, dst, dstRepo, desc, stats)
+      await this.copyOnce(job)
     })()
     this.inflight.set(repoKey, run)
     if (!other) this.inflight.set(registryKey, run)
@@ -90,14 +94,8 @@ export class BlobCopier {
     }
   }
 
-  private async copyOnce(
-    src: RegistryApi,
-    srcRepo: string,
-    dst: RegistryApi,
-    dstRepo: string,
-    desc: Descriptor,
-    stats: BlobStats,
-  ): Promise<void> {
+  private async copyOnce(job: BlobJob): Promise<void> {
+    const { src, srcRepo, dst, dstRepo, desc, stats } = job
     if (await dst.hasBlob(dstRepo, desc.digest)) {
       stats.skipped++
       this.locations.add(dst.name, dstRepo, desc.digest)
@@ -115,52 +113,24 @@ export class BlobCopier {
       }
       session = mount.session
     }
-    await this.limit(() => this.stream(src, srcRepo, dst, dstRepo, desc, stats, session))
+    await this.limit(() => this.stream(job, session))
     this.locations.add(dst.name, dstRepo, desc.digest)
   }
 
   /** Streams source → target; a stream cannot be replayed, so a retry re-checks and restarts the blob. */
-  private async stream(
-    src: RegistryApi,
-    srcRepo: string,
-    dst: RegistryApi,
-    dstRepo: string,
-    desc: Descriptor,
-    stats: BlobStats,
-    session: string | undefined,
-  ): Promise<void> {
+  private async stream(job: BlobJob, session: string | undefined): Promise<void> {
+    const { dst, dstRepo, desc, stats } = job
     for (let attempt = 1; ; attempt++) {
       let moved = 0
-      let body: Readable | undefined
       try {
-        body = await src.getBlob(srcRepo, desc)
-        const verify = new VerifyStream(
-          desc,
-          (n) => {
-            moved += n
-            this.onBytes?.(n)
-          },
-          this.minRate,
-        )
-        body.on('error', (err) => verify.destroy(err))
-        body.pipe(verify)
-        let verifyError: unknown
-        verify.on('error', (err) => {
-          verifyError = err
+        await this.streamOnce(job, attempt === 1 ? session : undefined, (n) => {
+          moved += n
+          this.onBytes?.(n)
         })
-        try {
-          await dst.putBlob(dstRepo, desc, verify, attempt === 1 ? session : undefined)
-        } catch (err) {
-          // the source's own failure (coded) explains it; a raw error is just the upload being torn down
-          throw isImgsyncError(verifyError) ? verifyError : err
-        }
-        if (verifyError) throw verifyError
         stats.copied++
         stats.bytes += moved
         return
       } catch (raw) {
-        // the source connection goes too, not only the upload
-        body?.destroy()
         const err = toImgsyncError(raw)
         this.onBytes?.(-moved)
         if (!err.temporary || attempt >= BLOB_ATTEMPTS) throw err
@@ -170,6 +140,31 @@ export class BlobCopier {
           return
         }
       }
+    }
+  }
+
+  /** One source GET piped through verification into one upload; the source goes when it fails. */
+  private async streamOnce(job: BlobJob, session: string | undefined, onBytes: (n: number) => void) {
+    const body = await job.src.getBlob(job.srcRepo, job.desc)
+    try {
+      const verify = new VerifyStream(job.desc, onBytes, this.minRate)
+      body.on('error', (err) => verify.destroy(err))
+      body.pipe(verify)
+      let verifyError: unknown
+      verify.on('error', (err) => {
+        verifyError = err
+      })
+      try {
+        await job.dst.putBlob(job.dstRepo, job.desc, verify, session)
+      } catch (err) {
+        // the source's own failure (coded) explains it; a raw error is just the upload being torn down
+        throw isImgsyncError(verifyError) ? verifyError : err
+      }
+      if (verifyError) throw verifyError
+    } catch (err) {
+      // the source connection goes too, not only the upload
+      body.destroy()
+      throw err
     }
   }
 }

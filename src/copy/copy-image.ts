@@ -15,7 +15,8 @@ import { filterIndex } from './platforms.js'
 import type { ReferrerFinder } from './referrers.js'
 import type { TargetTags } from './tag-cache.js'
 
-export interface CopyRequest {
+/** Which image goes where: the source by tag or digest, the target repository and tag. */
+export interface ImageRoute {
   src: RegistryApi
   srcRepo: string
   /** a tag or a digest */
@@ -24,6 +25,9 @@ export interface CopyRequest {
   dstRepo: string
   /** the target tag; undefined pushes by digest only */
   dstTag?: string
+}
+
+export interface CopyRequest extends ImageRoute {
   override: boolean
   dryRun: boolean
   /** copy only these kinds; others end `excluded` */

@@ -90,7 +90,9 @@ export class GraphCopy {
         LIMITS.blobBytes,
       )
     }
-    await settleAll(blobs.map((d) => this.deps.blobs.copy(src, srcRepo, dst, dstRepo, d, this.blobs)))
+    await settleAll(
+      blobs.map((desc) => this.deps.blobs.copy({ src, srcRepo, dst, dstRepo, desc, stats: this.blobs })),
+    )
   }
 
   /**

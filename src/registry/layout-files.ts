@@ -248,6 +248,17 @@ export class LayoutFiles {
       if (code !== undefined && !code.startsWith('ERR_')) {
         throw this.fsError(err, `write blob ${digest.slice(0, 19)}…`, target)
       }
+      if (code?.startsWith('ERR_STREAM')) {
+        // the source stream broke off without saying why: a broken transfer, worth another try
+        throw new ImgsyncError(
+          'NETWORK',
+          `${this.name}: blob ${digest.slice(0, 19)}…: the source stream broke off`,
+          {
+            temporary: true,
+            cause: err,
+          },
+        )
+      }
       throw err
     }
   }

@@ -19,7 +19,7 @@ import {
   type PlanFailure,
 } from './plan.js'
 import type { PruneScope } from './prune.js'
-import { type EndpointConfig, endpointName, type RegistryPool } from './registries.js'
+import { type EndpointConfig, endpointName, type Registries } from './registries.js'
 import { selectSyncTags } from './select-tags.js'
 
 /** How to reach a named registry of the rule file; relative CA paths are relative to the file. */
@@ -67,7 +67,7 @@ interface RuleEndpoints {
   dst: RegistryApi
 }
 
-function ruleEndpoints(rule: Rule, config: RuleFile, ruleFile: string, pool: RegistryPool): RuleEndpoints {
+function ruleEndpoints(rule: Rule, config: RuleFile, ruleFile: string, pool: Registries): RuleEndpoints {
   const srcCfg = endpointFor(config, rule.source.registry, ruleFile)
   const dstCfg = endpointFor(config, rule.target.registry, ruleFile)
   return {
@@ -100,7 +100,7 @@ export function planPush(
   rule: Rule,
   config: RuleFile,
   ruleFile: string,
-  pool: RegistryPool,
+  pool: Registries,
   repo: string,
   tag: string,
 ): Plan {
@@ -138,7 +138,7 @@ export async function planRule(
   rule: Rule,
   config: RuleFile,
   ruleFile: string,
-  pool: RegistryPool,
+  pool: Registries,
   opts: { shard?: Shard; concurrency: number },
 ): Promise<Plan> {
   const endpoints = ruleEndpoints(rule, config, ruleFile, pool)

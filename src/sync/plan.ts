@@ -1,22 +1,16 @@
 // What a planner hands the task runner: the items to copy, what was left out and why, and what
 // failed before any copy could start (a repository that cannot be listed, a name a registry sent
 // that is not a valid one). Plain data, no I/O.
+
+import type { ImageRoute } from '../copy/copy-image.js'
 import { ImgsyncError } from '../errors.js'
 import type { RegistryApi } from '../registry/api.js'
 import { quoteName } from '../registry/names.js'
 import { printable } from '../text.js'
 import type { PruneScope } from './prune.js'
 
-/** One image to copy, as the planner resolved it. */
-export interface ItemPlan {
-  src: RegistryApi
-  srcRepo: string
-  /** tag or digest at the source */
-  srcRef: string
-  dst: RegistryApi
-  dstRepo: string
-  /** undefined: push by digest only */
-  dstTag?: string
+/** One image to copy, as the planner resolved it, with its names as records show them. */
+export interface ItemPlan extends ImageRoute {
   /** display forms, as in records: host/repo:tag */
   source: string
   target: string

@@ -59,11 +59,16 @@ export function endpointName(cfg: EndpointConfig): string {
   return cfg.kind === 'layout' ? `${OCI_PREFIX}${cfg.path}` : cfg.host
 }
 
+/** Turns an endpoint into the backend that serves it (planners need only this of a pool). */
+export interface Registries {
+  get(cfg: EndpointConfig): RegistryApi
+}
+
 /**
  * One RegistryApi per distinct endpoint, so token caches and pools are shared within a run. This is
  * the one place an endpoint becomes a backend.
  */
-export class RegistryPool {
+export class RegistryPool implements Registries {
   private readonly byKey = new Map<string, RegistryApi>()
   private readonly dockerConfigs = new Map<string, CredentialSource>()
 

@@ -63,6 +63,27 @@ function events(body: unknown, field: string, what: string): unknown[] {
   return list
 }
 
+/**
+ * The push, once its names pass the grammar; undefined (counted invalid) otherwise. `id` dedupes
+ * deliveries of the same event.
+ */
+function checkedPush(
+  fields: { host: string; repository: string; tag: string; digest: unknown },
+  id: (digest: string | undefined) => string,
+  out: ParsedEvents,
+): void {
+  const { host, repository, tag, digest } = fields
+  if (
+    !isValidRepository(repository) ||
+    !isValidTag(tag) ||
+    (digest !== undefined && !isValidDigest(digest))
+  ) {
+    out.invalid++
+    return
+  }
+  out.pushes.push({ id: id(digest), host, repository, tag, ...(digest !== undefined && { digest }) })
+}
+
 /** distribution `notifications.endpoints` envelope: `{"events": [...]}`. */
 export function parseDistributionEvents(body: unknown): ParsedEvents {
   const out: ParsedEvents = { pushes: [], ignored: 0, invalid: 0 }
@@ -76,22 +97,8 @@ export function parseDistributionEvents(body: unknown): ParsedEvents {
       out.ignored++
       continue
     }
-    const digest = t?.digest
-    if (
-      !isValidRepository(repository) ||
-      !isValidTag(tag) ||
-      (digest !== undefined && !isValidDigest(digest))
-    ) {
-      out.invalid++
-      continue
-    }
-    out.pushes.push({
-      id: text(e.id) ?? `${host}/${repository}:${tag}@${digest}`,
-      host,
-      repository,
-      tag,
-      ...(digest !== undefined && { digest }),
-    })
+    const fields = { host, repository, tag, digest: t?.digest }
+    checkedPush(fields, (digest) => text(e.id) ?? `${host}/${repository}:${tag}@${digest}`, out)
   }
   return out
 }
@@ -120,23 +127,9 @@ export function parseHarborEvent(body: unknown): ParsedEvents {
       out.ignored++
       continue
     }
-    const digest = r?.digest
-    if (
-      !isValidRepository(repository) ||
-      !isValidTag(tag) ||
-      (digest !== undefined && !isValidDigest(digest))
-    ) {
-      out.invalid++
-      continue
-    }
     const when = typeof p.occur_at === 'number' ? p.occur_at : 0
-    out.pushes.push({
-      id: `harbor:${host}/${repository}:${tag}@${digest}:${when}`,
-      host,
-      repository,
-      tag,
-      ...(digest !== undefined && { digest }),
-    })
+    const fields = { host, repository, tag, digest: r?.digest }
+    checkedPush(fields, (digest) => `harbor:${host}/${repository}:${tag}@${digest}:${when}`, out)
   }
   return out
 }

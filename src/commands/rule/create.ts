@@ -1,10 +1,10 @@
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../cli/base-command.js'
 import { configFlag } from '../../cli/flags.js'
+import { RuleEditCommand } from '../../cli/rule-edit.js'
 import { ruleFlags, ruleFromFlags } from '../../cli/rule-flags.js'
-import { addRule, editRuleFile } from '../../rules/save.js'
+import { addRule } from '../../rules/save.js'
 
-export default class RuleCreate extends BaseCommand {
+export default class RuleCreate extends RuleEditCommand {
   static summary = 'Add a sync rule to the rule file.'
 
   static description =
@@ -41,10 +41,9 @@ Registries are named entries of the file; a bare host[:port] given to --source-r
 
   async run(): Promise<{ file: string; rule: string; created: boolean }> {
     const { args, flags } = await this.parse(RuleCreate)
-    const file = this.settings.configPath(flags.config)
-    await editRuleFile(file, (doc) => addRule(doc, ruleFromFlags(doc, args.name, flags)), {
-      env: this.settings.env,
-    })
+    const { file } = await this.editRules(flags.config, (doc) =>
+      addRule(doc, ruleFromFlags(doc, args.name, flags)),
+    )
     this.logToStderr(`created rule ${args.name} in ${file}`)
     return { file, rule: args.name, created: true }
   }

@@ -1,9 +1,9 @@
 import { Args } from '@oclif/core'
-import { BaseCommand } from '../../cli/base-command.js'
 import { configFlag } from '../../cli/flags.js'
-import { deleteRule, editRuleFile } from '../../rules/save.js'
+import { RuleEditCommand } from '../../cli/rule-edit.js'
+import { deleteRule } from '../../rules/save.js'
 
-export default class RuleDelete extends BaseCommand {
+export default class RuleDelete extends RuleEditCommand {
   static summary = 'Remove a rule from the rule file (its records stay).'
 
   static examples = ['<%= config.bin %> rule delete app-to-bj']
@@ -14,8 +14,7 @@ export default class RuleDelete extends BaseCommand {
 
   async run(): Promise<{ file: string; rule: string; deleted: boolean }> {
     const { args, flags } = await this.parse(RuleDelete)
-    const file = this.settings.configPath(flags.config)
-    await editRuleFile(file, (doc) => deleteRule(doc, args.name), { env: this.settings.env })
+    const { file } = await this.editRules(flags.config, (doc) => deleteRule(doc, args.name))
     this.logToStderr(`deleted rule ${args.name}`)
     return { file, rule: args.name, deleted: true }
   }

@@ -1,11 +1,11 @@
 import { Args } from '@oclif/core'
-import { BaseCommand } from '../../cli/base-command.js'
 import { configFlag } from '../../cli/flags.js'
+import { RuleEditCommand } from '../../cli/rule-edit.js'
 import { patchFromFlags, ruleFlags, ruleInDocument } from '../../cli/rule-flags.js'
 import { ImgsyncError } from '../../errors.js'
-import { editRuleFile, updateRule } from '../../rules/save.js'
+import { updateRule } from '../../rules/save.js'
 
-export default class RuleUpdate extends BaseCommand {
+export default class RuleUpdate extends RuleEditCommand {
   static summary = 'Change some fields of a rule; everything not given stays as it is.'
 
   static description =
@@ -34,15 +34,11 @@ The file is rewritten atomically under a lock; comments and the layout of everyt
   async run(): Promise<{ file: string; rule: string; changed: boolean }> {
     const { args, flags } = await this.parse(RuleUpdate)
     const file = this.settings.configPath(flags.config)
-    const result = await editRuleFile(
-      file,
-      (doc) => {
-        const current = ruleInDocument(doc, args.name)
-        if (!current) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
-        updateRule(doc, args.name, patchFromFlags(doc, current, flags))
-      },
-      { env: this.settings.env },
-    )
+    const result = await this.editRules(flags.config, (doc) => {
+      const current = ruleInDocument(doc, args.name)
+      if (!current) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
+      updateRule(doc, args.name, patchFromFlags(doc, current, flags))
+    })
     this.logToStderr(
       result.changed ? `updated rule ${args.name}` : `rule ${args.name} already had those values`,
     )

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
 import { adhocEndpoint } from '../../cli/endpoints.js'
 import { contentFlags, endpointFlags, taskFlags } from '../../cli/flags.js'
-import { adhocTaskFields, runTaskForCommand, type TaskJson } from '../../cli/task-runner.js'
+import { adhocTaskFields, runOptionsFrom, runTaskForCommand, type TaskJson } from '../../cli/task-runner.js'
 import { parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
 
 export default class SyncTag extends BaseCommand {
@@ -78,12 +78,7 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
         ...adhocTaskFields(args, flags),
         plan: async () => planTags(parsed, pool.get(srcEndpoint), pool.get(dstEndpoint)),
       }),
-      {
-        json: this.jsonEnabled(),
-        verbose: flags.verbose,
-        recordsPath: flags.records,
-        fullCheck: flags['full-check'],
-      },
+      runOptionsFrom(this.jsonEnabled(), flags),
     )
   }
 }

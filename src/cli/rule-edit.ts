@@ -1,0 +1,32 @@
+// What the commands that edit the rule file share: the file's path and an edit under its lock.
+import { Args } from '@oclif/core'
+import type { Document } from 'yaml'
+import { type EditResult, editRuleFile, setRuleEnabled } from '../rules/save.js'
+import { BaseCommand } from './base-command.js'
+import { configFlag } from './flags.js'
+
+export abstract class RuleEditCommand extends BaseCommand {
+  /** Edits the rule file (`--config`, IMGSYNC_CONFIG or ./imgsync.yaml) atomically, under its lock. */
+  protected async editRules<T>(
+    configFlag: string | undefined,
+    fn: (doc: Document) => T | Promise<T>,
+  ): Promise<EditResult<T>> {
+    return editRuleFile(this.settings.configPath(configFlag), fn, { env: this.settings.env })
+  }
+}
+
+/** `rule enable` and `rule disable`: one rule's `enabled` key. */
+export abstract class RuleSwitchCommand extends RuleEditCommand {
+  static args = { name: Args.string({ required: true, description: 'rule name' }) }
+
+  static flags = { ...configFlag }
+
+  protected async switchRule(
+    enabled: boolean,
+  ): Promise<{ file: string; rule: string; enabled: boolean; changed: boolean }> {
+    const { args, flags } = await this.parse(this.constructor as typeof RuleSwitchCommand)
+    const result = await this.editRules(flags.config, (doc) => setRuleEnabled(doc, args.name, enabled))
+    this.logToStderr(`rule ${args.name} is ${enabled ? 'enabled' : 'disabled'}`)
+    return { file: result.file, rule: args.name, enabled, changed: result.changed }
+  }
+}
