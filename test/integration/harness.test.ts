@@ -428,9 +428,13 @@ describe('runImgsync', () => {
     expect(res.stderr).toMatch(/killed after 500ms/)
   })
 
-  it('points at bin/run.js in the repository root', async () => {
-    expect(BIN).toBe(join(REPO_ROOT, 'bin', 'run.js'))
+  it('points at the script package.json installs as imgsync, in the repository root', async () => {
     expect(existsSync(join(REPO_ROOT, 'package.json'))).toBe(true)
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>
+    }
+    expect(join(REPO_ROOT, pkg.bin.imgsync!)).toBe(BIN)
+    expect(existsSync(BIN)).toBe(true)
   })
 })
 
