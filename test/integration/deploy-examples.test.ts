@@ -13,14 +13,13 @@
 // - Secret-sourced env vars set to dummy values, and Kubernetes' $(VAR) expansion in command/args/env,
 //   JOB_COMPLETION_INDEX 0..completions-1 for Indexed Jobs (their pods run concurrently).
 // A renamed command or flag makes imgsync exit 2 and the example fails here.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseAllDocuments, parseDocument } from 'yaml'
-import { BIN, REPO_ROOT, runImgsync } from '../harness/cli.js'
+import { BIN, type CliProcess, REPO_ROOT, runImgsync, startCommand } from '../harness/cli.js'
 import { pushImage } from '../harness/fixtures.js'
 import { freePort, type RunningRegistry, startRegistry } from '../harness/registry.js'
 
@@ -328,9 +327,8 @@ interface Run {
 }
 
 interface Started {
-  child: ChildProcess
+  process: CliProcess
   exited: Promise<number>
-  output: () => string
   invocations: () => Promise<Invocation[]>
 }
 
@@ -341,7 +339,7 @@ let dst: RunningRegistry
 /** the rule file as the pods see it: the example, with its hosts pointed at the loopback registries */
 let testRuleFile: string
 const pvcDirs = new Map<string, string>()
-const children = new Set<ChildProcess>()
+const children = new Set<CliProcess>()
 let started = 0
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -359,12 +357,15 @@ function resolveCommand(cmd: string): string {
 function start(run: Run): Started {
   const log = join(tmp, `invocations-${++started}.jsonl`)
   const [cmd, ...rest] = run.argv
-  const child = spawn(resolveCommand(cmd!), rest, {
+  // only what the pod (or step) sets, not this machine's environment; in its own process group, so
+  // that a SIGKILL also ends the imgsync a shell or the shim started
+  const p = startCommand(resolveCommand(cmd!), rest, {
     cwd: run.cwd,
+    inheritEnv: false,
+    processGroup: true,
     env: {
       PATH: `${shimDir}${delimiter}${process.env.PATH ?? ''}`,
       HOME: join(run.root || tmp, 'home'),
-      NO_COLOR: '1',
       ...run.env,
       IMGSYNC_TEST_BIN: BIN,
       IMGSYNC_TEST_LOG: log,
@@ -373,26 +374,21 @@ function start(run: Run): Started {
       IMGSYNC_TEST_MOUNTS: JSON.stringify([...run.mounts].sort((a, b) => b[0].length - a[0].length)),
       IMGSYNC_TEST_CONTAINER_ENV: JSON.stringify(Object.keys(run.env)),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  children.add(child)
-  let out = ''
-  child.stdout!.on('data', (d) => {
-    out += d
-  })
-  child.stderr!.on('data', (d) => {
-    out += d
-  })
-  const exited = new Promise<number>((resolve) =>
-    child.on('exit', (code, signal) => {
-      children.delete(child)
-      resolve(code ?? (signal === 'SIGKILL' ? 137 : 143))
-    }),
+  children.add(p)
+  const exited = p.exited.then(
+    ({ code, signal }) => {
+      children.delete(p)
+      return code ?? (signal === 'SIGKILL' ? 137 : 143)
+    },
+    (err) => {
+      children.delete(p)
+      throw err
+    },
   )
   return {
-    child,
+    process: p,
     exited,
-    output: () => out,
     invocations: async () =>
       (await readFile(log, 'utf8').catch(() => ''))
         .split('\n')
@@ -403,10 +399,10 @@ function start(run: Run): Started {
 
 async function runToEnd(run: Run, timeoutMs = 60_000) {
   const s = start(run)
-  const timer = setTimeout(() => s.child.kill('SIGKILL'), timeoutMs)
+  const timer = setTimeout(() => s.process.killGroup('SIGKILL'), timeoutMs)
   const code = await s.exited
   clearTimeout(timer)
-  return { code, output: s.output(), invocations: await s.invocations() }
+  return { code, output: s.process.output(), invocations: await s.invocations() }
 }
 
 function describeRun(run: Run, output: string, invocations: Invocation[]): string {
@@ -455,7 +451,7 @@ async function checkServe(run: Run, webhookToken: string | undefined): Promise<v
       if (ok) break
       if (exitCode !== undefined || i > 300)
         throw new Error(
-          `serve did not become healthy:\n${describeRun(run, s.output(), await s.invocations())}`,
+          `serve did not become healthy:\n${describeRun(run, s.process.output(), await s.invocations())}`,
         )
       await sleep(100)
     }
@@ -474,22 +470,19 @@ async function checkServe(run: Run, webhookToken: string | undefined): Promise<v
       )
     }
 
-    s.child.kill('SIGHUP')
-    for (let i = 0; !/reloaded/.test(s.output()); i++) {
-      if (i > 100) throw new Error(`no reload after SIGHUP:\n${s.output()}`)
-      await sleep(50)
-    }
+    s.process.kill('SIGHUP')
+    await s.process.waitForOutput(/reloaded/, 5_000)
     expect((await getText(`${base}/healthz`)).status).toBe(200)
 
-    s.child.kill('SIGTERM')
-    const timer = setTimeout(() => s.child.kill('SIGKILL'), 20_000)
+    s.process.kill('SIGTERM')
+    const timer = setTimeout(() => s.process.killGroup('SIGKILL'), 20_000)
     const code = await s.exited
     clearTimeout(timer)
     const invocations = await s.invocations()
-    expect(code, describeRun(run, s.output(), invocations)).toBe(0)
+    expect(code, describeRun(run, s.process.output(), invocations)).toBe(0)
     expect(invocations.map((i) => i.code)).toEqual([0])
   } finally {
-    if (exitCode === undefined) s.child.kill('SIGKILL')
+    if (exitCode === undefined) s.process.killGroup('SIGKILL')
   }
 }
 
@@ -606,7 +599,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL')
+  for (const c of children) c.killGroup('SIGKILL')
   await src?.stop()
   await dst?.stop()
   if (tmp) await rm(tmp, { recursive: true, force: true })

@@ -1,13 +1,21 @@
 // Tests for the test harness itself: if these fail, every other integration test is suspect.
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BIN, REPO_ROOT, runNodeScript, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
+import {
+  BIN,
+  ISOLATED_VARIABLES,
+  REPO_ROOT,
+  runImgsync,
+  runNodeScript,
+  sha256Digest,
+  skopeoInspectRaw,
+} from '../harness/cli.js'
 import {
   FIXTURE_KINDS,
   type Fixture,
@@ -17,6 +25,7 @@ import {
   MEDIA_TYPES,
   pushBlob,
   pushFixtureSet,
+  pushImage,
   pushManifest,
 } from '../harness/fixtures.js'
 import { findMissingBinaries, INSTALL_HINT } from '../harness/global-setup.js'
@@ -419,8 +428,265 @@ describe('runImgsync', () => {
     expect(res.stderr).toMatch(/killed after 500ms/)
   })
 
-  it('points at bin/run.js in the repository root', async () => {
-    expect(BIN).toBe(join(REPO_ROOT, 'bin', 'run.js'))
+  it('points at the script package.json installs as imgsync, in the repository root', async () => {
     expect(existsSync(join(REPO_ROOT, 'package.json'))).toBe(true)
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>
+    }
+    expect(join(REPO_ROOT, pkg.bin.imgsync!)).toBe(BIN)
+    expect(existsSync(BIN)).toBe(true)
+  })
+})
+
+/** Runs fn with process.env changed as given (undefined: unset), then puts every variable back. */
+async function withParentEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+  const set = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+  set(vars)
+  try {
+    return await fn()
+  } finally {
+    set(saved)
+  }
+}
+
+// What a developer's machine may hold: a docker login (here a credential helper that would hand out
+// the right password, and writes down every call) in $DOCKER_CONFIG and in ~/.docker, records in
+// ~/.local/state/imgsync, $XDG_STATE_HOME/imgsync and $IMGSYNC_RECORDS, and IMGSYNC_* settings. The
+// children of the harness must see none of it, however the parent process is set up.
+describe('the isolated environment of every child', () => {
+  let poison: string
+  let parentEnv: Record<string, string>
+  let authReg: RunningRegistry
+  let openReg: RunningRegistry
+  const plantedTask = 'poisoned-task-from-the-parent-environment'
+  const helperCalls = () => join(poison, 'helper-calls.log')
+  const plantedRecords = () => [
+    join(poison, 'records.jsonl'),
+    join(poison, 'state', 'imgsync', 'records.jsonl'),
+    join(poison, 'home', '.local', 'state', 'imgsync', 'records.jsonl'),
+  ]
+
+  beforeAll(async () => {
+    poison = await mkdtemp(join(tmpdir(), 'imgsync-poisoned-parent-'))
+    ;[authReg, openReg] = await Promise.all([startRegistry({ htpasswd: [USER] }), startRegistry()])
+    await pushImage(authReg.url, 'iso/app', 'v1', USER)
+    await pushImage(openReg.url, 'iso/app', 'v1')
+    const bin = join(poison, 'bin')
+    await mkdir(bin)
+    await writeFile(
+      join(bin, 'docker-credential-poison'),
+      `#!${process.execPath}
+let input = ''
+process.stdin.on('data', (d) => { input += d })
+process.stdin.on('end', () => {
+  require('node:fs').appendFileSync(${JSON.stringify(helperCalls())}, JSON.stringify({ cmd: process.argv[2], host: input.trim() }) + '\\n')
+  process.stdout.write(JSON.stringify({ ServerURL: input.trim(), Username: ${JSON.stringify(USER.username)}, Secret: ${JSON.stringify(USER.password)} }))
+})
+`,
+      { mode: 0o755 },
+    )
+    const dockerConfig = JSON.stringify({ credsStore: 'poison', credHelpers: { [authReg.host]: 'poison' } })
+    for (const d of [join(poison, 'docker'), join(poison, 'home', '.docker')]) {
+      await mkdir(d, { recursive: true })
+      await writeFile(join(d, 'config.json'), dockerConfig)
+    }
+    const task = {
+      type: 'task',
+      taskId: plantedTask,
+      status: 'succeeded',
+      trigger: 'manual',
+      source: 'poison.example/src',
+      target: 'poison.example/dst',
+      dryRun: false,
+      startedAt: new Date().toISOString(),
+      durationMs: 1,
+      repositories: 1,
+      items: 0,
+      synced: 0,
+      skipped: 0,
+      failed: 0,
+      successRate: 1,
+      bytes: 0,
+    }
+    for (const file of plantedRecords()) {
+      await mkdir(join(file, '..'), { recursive: true })
+      await writeFile(file, `${JSON.stringify(task)}\n`)
+    }
+    parentEnv = {
+      HOME: join(poison, 'home'),
+      XDG_STATE_HOME: join(poison, 'state'),
+      XDG_CONFIG_HOME: join(poison, 'config'),
+      XDG_CACHE_HOME: join(poison, 'cache'),
+      XDG_DATA_HOME: join(poison, 'data'),
+      DOCKER_CONFIG: join(poison, 'docker'),
+      PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`,
+      IMGSYNC_RECORDS: join(poison, 'records.jsonl'),
+      IMGSYNC_LOCK_DIR: join(poison, 'locks'),
+      IMGSYNC_CONFIG: join(poison, 'imgsync.yaml'),
+      IMGSYNC_SRC_USERNAME: USER.username,
+      IMGSYNC_SRC_PASSWORD: USER.password,
+      FORCE_COLOR: '3',
+    }
+    await writeFile(
+      join(poison, 'env.mjs'),
+      [
+        "import { existsSync, readdirSync } from 'node:fs'",
+        `const names = ${JSON.stringify(ISOLATED_VARIABLES)}`,
+        'const dirs = Object.fromEntries(names.map((n) => [n, process.env[n]]))',
+        'const imgsync = Object.keys(process.env).filter((n) => n.startsWith("IMGSYNC_")).sort()',
+        'const dockerConfig = process.env.DOCKER_CONFIG',
+        'const dockerEntries = dockerConfig && existsSync(dockerConfig) ? readdirSync(dockerConfig) : null',
+        'const { NO_COLOR, FORCE_COLOR } = process.env',
+        'console.log(JSON.stringify({ dirs, imgsync, dockerEntries, NO_COLOR, FORCE_COLOR, records: process.env.IMGSYNC_RECORDS }))',
+      ].join('\n'),
+    )
+  })
+
+  afterAll(async () => {
+    await Promise.all([authReg?.stop(), openReg?.stop()])
+    if (poison) await rm(poison, { recursive: true, force: true })
+  })
+
+  /** Files under the poisoned directory, but for what the test put there and its scratch directory. */
+  async function poisonWrites(): Promise<string[]> {
+    const all = (await readdir(poison, { recursive: true, withFileTypes: true }))
+      .filter((e) => !e.isDirectory())
+      .map((e) => join(e.parentPath, e.name))
+    const planted = new Set([
+      ...plantedRecords(),
+      join(poison, 'env.mjs'),
+      join(poison, 'bin', 'docker-credential-poison'),
+      join(poison, 'docker', 'config.json'),
+      join(poison, 'home', '.docker', 'config.json'),
+      helperCalls(),
+    ])
+    return all.filter((f) => !planted.has(f) && !f.startsWith(join(poison, 'scratch', ''))).sort()
+  }
+
+  it('gives a child its own HOME, XDG directories and empty DOCKER_CONFIG, removed afterwards, and no IMGSYNC_*', async () => {
+    const [a, b] = await withParentEnv(parentEnv, () =>
+      Promise.all(
+        [1, 2].map(async () => {
+          const res = await runNodeScript(join(poison, 'env.mjs'), [], { env: { IMGSYNC_KEPT: 'yes' } })
+          expect(res.code, res.stderr).toBe(0)
+          return JSON.parse(res.stdout) as {
+            dirs: Record<string, string | undefined>
+            imgsync: string[]
+            dockerEntries: string[] | null
+            NO_COLOR?: string
+            FORCE_COLOR?: string
+          }
+        }),
+      ),
+    )
+    for (const child of [a!, b!]) {
+      for (const [name, value] of Object.entries(child.dirs)) {
+        expect(value, name).toEqual(expect.any(String))
+        expect(value!.startsWith(poison), `${name}=${value}`).toBe(false)
+        expect(value!.startsWith(tmpdir()), `${name}=${value}`).toBe(true)
+        // the temporary directories are gone once the run is over
+        expect(existsSync(value!), `${name}=${value}`).toBe(false)
+      }
+      expect(new Set(Object.values(child.dirs)).size).toBe(ISOLATED_VARIABLES.length)
+      expect(child.dockerEntries).toEqual([])
+      expect(child.imgsync).toEqual(['IMGSYNC_KEPT'])
+      expect(child.NO_COLOR).toBe('1')
+      expect(child.FORCE_COLOR).toBeUndefined()
+    }
+    // every child its own
+    expect(a!.dirs.HOME).not.toBe(b!.dirs.HOME)
+    expect(await poisonWrites()).toEqual([])
+  })
+
+  it("takes a caller's HOME, DOCKER_CONFIG and IMGSYNC_* over the isolated ones; undefined removes one", async () => {
+    const home = join(poison, 'caller-home')
+    const res = await withParentEnv(parentEnv, () =>
+      runNodeScript(join(poison, 'env.mjs'), [], {
+        env: { HOME: home, DOCKER_CONFIG: undefined, IMGSYNC_RECORDS: join(poison, 'caller.jsonl') },
+      }),
+    )
+    expect(res.code, res.stderr).toBe(0)
+    const child = JSON.parse(res.stdout) as {
+      dirs: Record<string, string | undefined>
+      imgsync: string[]
+      records?: string
+    }
+    expect(child.dirs.HOME).toBe(home)
+    expect(child.dirs.DOCKER_CONFIG).toBeUndefined()
+    expect(child.dirs.XDG_STATE_HOME!.startsWith(poison)).toBe(false)
+    expect(child.imgsync).toEqual(['IMGSYNC_RECORDS'])
+    expect(child.records).toBe(join(poison, 'caller.jsonl'))
+  })
+
+  it("imgsync never consults the parent's docker config, in $DOCKER_CONFIG or in ~/.docker", async () => {
+    const sync = (target: string, env?: Record<string, string | undefined>) =>
+      runImgsync(
+        [
+          'sync',
+          'tag',
+          `${authReg.host}/iso/app:v1`,
+          `${openReg.host}/iso/${target}:v1`,
+          '--records',
+          join(poison, 'scratch', `${target}.jsonl`),
+          '--json',
+        ],
+        { env },
+      )
+    await withParentEnv(parentEnv, async () => {
+      // through the harness as every test runs it: anonymous, so the htpasswd registry says no
+      const isolated = await sync('isolated')
+      expect(isolated.code, isolated.stderr).toBe(1)
+      expect(`${isolated.stdout}${isolated.stderr}`).toContain('AUTH_FAILED')
+      expect(existsSync(helperCalls()), 'the poisoned credential helper ran').toBe(false)
+
+      // the poison works: handed over on purpose, either docker config gets the helper asked
+      const viaDockerConfig = await sync('via-docker-config', { DOCKER_CONFIG: join(poison, 'docker') })
+      expect(viaDockerConfig.code, viaDockerConfig.stderr).toBe(0)
+      const viaHome = await sync('via-home', { HOME: join(poison, 'home'), DOCKER_CONFIG: undefined })
+      expect(viaHome.code, viaHome.stderr).toBe(0)
+    })
+    const calls = (await readFile(helperCalls(), 'utf8')).trim().split('\n')
+    expect(calls.map((l) => JSON.parse(l))).toEqual([
+      { cmd: 'get', host: authReg.host },
+      { cmd: 'get', host: authReg.host },
+    ])
+  })
+
+  it("imgsync never reads or writes the parent's records: $IMGSYNC_RECORDS, $XDG_STATE_HOME, ~/.local/state", async () => {
+    await withParentEnv(parentEnv, async () => {
+      // a sync with no --records writes its records where the child's own environment says
+      const synced = await runImgsync([
+        'sync',
+        'tag',
+        `${openReg.host}/iso/app:v1`,
+        `${openReg.host}/iso/copy:v1`,
+      ])
+      expect(synced.code, synced.stderr).toBe(0)
+      const listed = await runImgsync(['records', '--summary', '--json'])
+      expect(listed.code, listed.stderr).toBe(0)
+      expect(listed.stdout).not.toContain(plantedTask)
+      expect(listed.stdout).not.toContain(poison)
+
+      // the poison works: handed over on purpose, the planted records are read
+      for (const env of [
+        { IMGSYNC_RECORDS: join(poison, 'records.jsonl') },
+        { XDG_STATE_HOME: join(poison, 'state') },
+        { HOME: join(poison, 'home'), XDG_STATE_HOME: undefined },
+      ]) {
+        const read = await runImgsync(['records', '--summary', '--json'], { env })
+        expect(read.code, read.stderr).toBe(0)
+        expect(read.stdout, JSON.stringify(env)).toContain(plantedTask)
+      }
+    })
+    // nothing was added next to the planted files: no records, locks, caches or oclif files
+    expect(await poisonWrites()).toEqual([])
+    for (const file of plantedRecords())
+      expect((await readFile(file, 'utf8')).trim().split('\n'), file).toHaveLength(1)
   })
 })

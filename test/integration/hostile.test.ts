@@ -5,13 +5,13 @@
 // ends by itself within a deadline with peak RSS under 300 MB; prints exactly one JSON document with
 // --json; and prints no stack trace, no terminal escape and no forged line on stderr. Also: the
 // webhook endpoints of `imgsync serve` against climbing names, floods and lying Harbor payloads.
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, type ExpectStatic, it } from 'vitest'
-import { BIN, REPO_ROOT } from '../harness/cli.js'
+import { type CliProcess, GNU_TIME, type RunResult, startImgsync } from '../harness/cli.js'
 import { getManifest, listTags } from '../harness/fixtures.js'
 import { catalog, pushImageWithLayers } from '../harness/graph-check.js'
 import {
@@ -92,8 +92,6 @@ const EXPECT_TASK = {
 const MAX_RSS_KIB = 300 * 1024
 const DEADLINE_MS = 20_000
 const TRICKLE_DEADLINE_MS = 40_000
-const TIME = '/usr/bin/time'
-const RSS_MARK = 'imgsync-test-peak-rss-kib='
 // biome-ignore lint/suspicious/noControlCharactersInRegex: C0 controls other than \n are the point
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/
 const STACK = /\n\s+at\s.+:\d+:\d+/
@@ -111,75 +109,21 @@ let dir: string
 const victim = { tags: [] as string[], digests: new Map<string, string>() }
 /** the valid v1.0 image of each hostile repository */
 const valid = new Map<string, BuiltImage>()
-const running = new Set<ChildProcess>()
+const running = new Set<CliProcess>()
 
 // ---- running imgsync under GNU time
 
-interface Measured {
-  code: number
-  stdout: string
-  /** stderr without GNU time's line */
-  stderr: string
-  timedOut: boolean
-  ms: number
-  rssKiB?: number
-}
+/** a run's result with its duration and peak RSS */
+type Measured = RunResult
 
-/** Runs bin/run.js under `/usr/bin/time` in its own process group; SIGKILLs the group at the deadline. */
-function runMeasured(args: string[], opts: { env?: Record<string, string>; timeoutMs: number }) {
-  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...opts.env }
-  delete env.FORCE_COLOR
-  const started = Date.now()
-  return new Promise<Measured>((resolve, reject) => {
-    const child = spawn(TIME, ['-q', '-f', `${RSS_MARK}%M`, process.execPath, BIN, ...args], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    })
-    running.add(child)
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    child.stdout.on('data', (c: Buffer) => out.push(c))
-    child.stderr.on('data', (c: Buffer) => err.push(c))
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      killGroup(child)
-    }, opts.timeoutMs)
-    child.once('error', (e) => {
-      clearTimeout(timer)
-      reject(e)
-    })
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      running.delete(child)
-      let stderr = Buffer.concat(err).toString('utf8')
-      const mark = stderr.lastIndexOf(RSS_MARK)
-      let rssKiB: number | undefined
-      if (mark !== -1) {
-        rssKiB = Number.parseInt(stderr.slice(mark + RSS_MARK.length), 10)
-        stderr = stderr.slice(0, mark)
-      }
-      resolve({
-        code: code ?? (signal === 'SIGKILL' ? 137 : 128),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr,
-        timedOut,
-        ms: Date.now() - started,
-        rssKiB,
-      })
-    })
-    child.stdin.on('error', () => {})
-    child.stdin.end('')
-  })
-}
-
-function killGroup(child: ChildProcess): void {
+/** Runs bin/run.js under GNU time in its own process group; SIGKILLs the group at the deadline. */
+async function runMeasured(args: string[], opts: { env?: Record<string, string>; timeoutMs: number }) {
+  const p = startImgsync(args, { ...opts, measureRss: true, processGroup: true })
+  running.add(p)
   try {
-    if (child.pid) process.kill(-child.pid, 'SIGKILL')
-  } catch {
-    // already gone
+    return await p.result
+  } finally {
+    running.delete(p)
   }
 }
 
@@ -789,8 +733,8 @@ function seedHostile(): void {
 // ---- setup and teardown
 
 beforeAll(async () => {
-  if (!existsSync(TIME))
-    throw new Error(`${TIME} is missing: install GNU time (apt-get install -y time); .ci/run does`)
+  if (!existsSync(GNU_TIME))
+    throw new Error(`${GNU_TIME} is missing: install GNU time (apt-get install -y time); .ci/run does`)
   ;[h, h2, dst] = await Promise.all([startHostileRegistry(), startHostileRegistry(), startRegistry()])
   dir = await mkdtemp(join(tmpdir(), 'imgsync-hostile-'))
   seedHostile()
@@ -802,7 +746,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const child of running) killGroup(child)
+  for (const p of running) p.killGroup('SIGKILL')
   await Promise.all([h?.close(), h2?.close(), dst?.stop()])
   if (dir) await rm(dir, { recursive: true, force: true })
 })
@@ -875,34 +819,26 @@ registries:
 rules:
 ${rule}`,
   )
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records],
-    {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
-        IMGSYNC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-        IMGSYNC_RETRIES: '1',
-        IMGSYNC_LOCK_DIR: join(dir, `locks-${name}`),
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const p = startImgsync(['serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records], {
+    env: {
+      IMGSYNC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+      IMGSYNC_RETRIES: '1',
+      IMGSYNC_LOCK_DIR: join(dir, `locks-${name}`),
     },
-  )
-  running.add(child)
-  child.once('exit', () => running.delete(child))
-  let err = ''
-  child.stderr!.on('data', (d) => {
-    if (err.length < 1_000_000) err += d
+    maxOutputChars: 1_000_000,
   })
+  running.add(p)
+  void p.exited.then(
+    () => running.delete(p),
+    () => running.delete(p),
+  )
   const url = `http://127.0.0.1:${port}`
   await waitFor(
     'serve to answer /healthz',
     async () => (await fetch(`${url}/healthz`)).ok || undefined,
     15_000,
   )
-  return { child, url, records, stderr: () => err }
+  return { child: p.child, url, records, stderr: p.stderr }
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {

@@ -2,12 +2,11 @@
 // slowly → the task and its unfinished items are recorded `interrupted`, the process exits 130 within
 // the grace period, and running the same command again finishes the rest and skips what was done.
 // kill -9 leaves a consistent target and a records file whose complete lines all parse.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BIN, REPO_ROOT, runImgsync } from '../harness/cli.js'
+import { type CliProcess, runImgsync, startImgsync } from '../harness/cli.js'
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.js'
 import { listTags } from '../harness/fixtures.js'
 import {
@@ -54,35 +53,9 @@ async function slowSource(): Promise<FaultProxy> {
   return p
 }
 
-interface Running {
-  child: ChildProcess
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>
-  stdout: () => string
-  stderr: () => string
-}
-
-function start(args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  let err = ''
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString('utf8')
-  })
-  child.stderr?.on('data', (c: Buffer) => {
-    err += c.toString('utf8')
-  })
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('close', (code, signal) => {
-      clearTimeout(killer)
-      resolve({ code, signal, at: Date.now() })
-    }),
-  )
-  return { child, exit, stdout: () => out, stderr: () => err }
+/** A sync to interrupt: SIGKILLed if it still runs after a minute. */
+function start(args: string[]): CliProcess {
+  return startImgsync(args, { timeoutMs: 60_000 })
 }
 
 /** Complete lines of a records file (a line cut by kill -9 has no newline and is left out). */
@@ -153,8 +126,8 @@ describe.concurrent('interrupt and resume', () => {
       const target = `mirror/${signal.toLowerCase()}`
       const { proxy, file, args, run, fast } = await startMidway(target)
       const sentAt = Date.now()
-      run.child.kill(signal)
-      const exit = await run.exit
+      run.kill(signal)
+      const exit = await run.exited
       expect(exit.code, run.stderr()).toBe(130)
       // in-flight items get the grace period, then the process is gone (generous slack for a busy CI
       // machine; without the prompt exit it took until the 8 s transfers ended, and longer with retries)
@@ -184,8 +157,8 @@ describe.concurrent('interrupt and resume', () => {
   it('kill -9 mid-sync: the target stays consistent, every complete records line parses, a re-run finishes', async () => {
     const target = 'mirror/sigkill'
     const { proxy, file, args, run, fast } = await startMidway(target)
-    run.child.kill('SIGKILL')
-    const exit = await run.exit
+    run.kill('SIGKILL')
+    const exit = await run.exited
     expect(exit.signal).toBe('SIGKILL')
 
     const { complete, partial } = await records(file)

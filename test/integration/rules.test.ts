@@ -1,12 +1,11 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the rule file syntax is literally ${VAR}
 // Rules and records through the CLI, against real distribution registries on loopback.
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BIN, runImgsync } from '../harness/cli.js'
+import { runImgsync } from '../harness/cli.js'
 import { getManifest, listTags, pushChart, pushImage } from '../harness/fixtures.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
 
@@ -307,21 +306,11 @@ describe('locking and records', () => {
         target.host,
       ])
       expect(create.code, create.stderr).toBe(0)
-      const env = { ...process.env, NO_COLOR: '1', IMGSYNC_RECORDS: records, IMGSYNC_LOCK_DIR: locks }
-      const start = () => {
-        const child = spawn(
-          process.execPath,
-          [BIN, 'rule', 'trigger', 'busy', '-c', file, '--json', '--concurrency', '2'],
-          { env },
-        )
-        let stdout = ''
-        child.stdout.on('data', (d) => {
-          stdout += d
+      const start = () =>
+        cli(['rule', 'trigger', 'busy', '-c', file, '--json', '--concurrency', '2'], {
+          IMGSYNC_RECORDS: records,
+          IMGSYNC_LOCK_DIR: locks,
         })
-        return new Promise<{ code: number; stdout: string }>((resolve) =>
-          child.on('close', (code) => resolve({ code: code ?? -1, stdout })),
-        )
-      }
       const first = start()
       // start the second once the first holds the lock
       for (let i = 0; i < 500 && !(existsSync(locks) && (await readdir(locks)).length > 0); i++)

@@ -1,10 +1,10 @@
 // `imgsync serve` with real registries: push notifications, schedules, metrics, SIGTERM; and sharding.
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { BIN, runImgsync } from '../harness/cli.js'
+import { runImgsync, startImgsync } from '../harness/cli.js'
 import { getManifest, listTags, pushImage } from '../harness/fixtures.js'
 import { freePort, type RunningRegistry, startRegistry } from '../harness/registry.js'
 
@@ -19,37 +19,40 @@ interface Served {
   exited: Promise<number>
 }
 
+/** `imgsync serve` with the webhook token, its own lock directory and the given records file. */
+function startServe(
+  config: string,
+  port: number,
+  records: string,
+  locks: string,
+  extra: string[] = [],
+): Served {
+  const p = startImgsync(
+    ['serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records, ...extra],
+    { env: { IMGSYNC_WEBHOOK_TOKEN: TOKEN, IMGSYNC_LOCK_DIR: locks } },
+  )
+  return {
+    child: p.child,
+    url: `http://127.0.0.1:${port}`,
+    stderr: p.stderr,
+    exited: p.exited.then((e) => e.code ?? -1),
+  }
+}
+
 async function serve(config: string, records: string, extra: string[] = []): Promise<Served> {
   const port = await freePort()
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records, ...extra],
-    {
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
-        IMGSYNC_WEBHOOK_TOKEN: TOKEN,
-        IMGSYNC_LOCK_DIR: join(dir, `locks-${port}`),
-      },
-    },
-  )
-  children.push(child)
-  let err = ''
-  child.stderr!.on('data', (d) => {
-    err += d
-  })
-  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)))
-  const url = `http://127.0.0.1:${port}`
+  const s = startServe(config, port, records, join(dir, `locks-${port}`), extra)
+  children.push(s.child)
   for (let i = 0; i < 200; i++) {
     if (
-      await fetch(`${url}/healthz`)
+      await fetch(`${s.url}/healthz`)
         .then((r) => r.ok)
         .catch(() => false)
     )
-      return { child, url, stderr: () => err, exited }
+      return s
     await new Promise((r) => setTimeout(r, 50))
   }
-  throw new Error(`serve did not start: ${err}`)
+  throw new Error(`serve did not start: ${s.stderr()}`)
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
@@ -113,30 +116,9 @@ rules:
     trigger: { type: auto }
 `,
     )
-    const child = spawn(
-      process.execPath,
-      [BIN, 'serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records],
-      {
-        env: {
-          ...process.env,
-          NO_COLOR: '1',
-          IMGSYNC_WEBHOOK_TOKEN: TOKEN,
-          IMGSYNC_LOCK_DIR: join(dir, 'locks-auto'),
-        },
-      },
-    )
-    let err = ''
-    child.stderr!.on('data', (d) => {
-      err += d
-    })
-    const url = `http://127.0.0.1:${port}`
-    await waitFor('serve', async () => (await fetch(`${url}/healthz`)).ok || undefined, 10_000)
-    served = {
-      child,
-      url,
-      stderr: () => err,
-      exited: new Promise((r) => child.on('exit', (c) => r(c ?? -1))),
-    }
+    const s = startServe(config, port, records, join(dir, 'locks-auto'))
+    await waitFor('serve', async () => (await fetch(`${s.url}/healthz`)).ok || undefined, 10_000)
+    served = s
   })
 
   afterAll(async () => {
