@@ -243,11 +243,9 @@ describe('edit errors', () => {
     expect(code(() => updateRule(doc(), 'nope', { enabled: false }))).toBe('RULE_NOT_FOUND')
     expect(code(() => setRuleEnabled(doc(), 'nope', false))).toBe('RULE_NOT_FOUND')
     expect(code(() => deleteRule(doc(), 'nope'))).toBe('RULE_NOT_FOUND')
-    try {
-      deleteRule(doc(), 'nope')
-    } catch (err) {
-      expect((err as ImgsyncError).suggestions).toEqual(['rules in this file: app-to-bj, charts'])
-    }
+    expect(() => deleteRule(doc(), 'nope')).toThrow(
+      expect.objectContaining({ suggestions: ['rules in this file: app-to-bj, charts'] }),
+    )
   })
 
   it('RULE_EXISTS for a duplicate create or a rename onto another rule', () => {
@@ -283,11 +281,9 @@ describe('ensureRegistry', () => {
       /unknown registry "nowhere": name one of hk, bj, local/,
     )
     expect(() => ensureRegistry(doc(), 'https://x.io')).toThrow(/without a scheme/)
-    try {
-      ensureRegistry(doc(), 'nowhere')
-    } catch (err) {
-      expect((err as ImgsyncError).code).toBe('INVALID_ARGUMENT')
-    }
+    expect(() => ensureRegistry(doc(), 'nowhere')).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    )
   })
 
   it('registryNameFor', () => {

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest'
 import { Settings } from '../../../src/cli/settings.js'
 import { ImgsyncError } from '../../../src/errors.js'
 import {
-  DEFAULT_CONFIG_PATH,
   loadRuleFile,
   parseRuleFile,
   resolveRuleFilePath,
@@ -225,7 +224,6 @@ describe('the rule file path and loadRuleFile', () => {
   it('prefers the flag, then IMGSYNC_CONFIG, then ./imgsync.yaml', () => {
     expect(new Settings({ IMGSYNC_CONFIG: 'b.yaml' }).configPath('a.yaml')).toBe('a.yaml')
     expect(new Settings({ IMGSYNC_CONFIG: 'b.yaml' }).configPath()).toBe('b.yaml')
-    expect(new Settings({}).configPath()).toBe(DEFAULT_CONFIG_PATH)
     expect(new Settings({}).configPath('')).toBe('imgsync.yaml')
   })
 
