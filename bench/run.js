@@ -19,6 +19,7 @@ import { flat } from './scenarios/flat.js'
 import { noop } from './scenarios/noop.js'
 import { scale } from './scenarios/scale.js'
 import { startup } from './scenarios/startup.js'
+import { wan, wanEnabled } from './scenarios/wan.js'
 
 function newResults(o) {
   return {
@@ -39,6 +40,11 @@ function newResults(o) {
       flatMiB: o.flatMiB,
       versionRuns: o.versionRuns,
       seed: o.seed,
+      concurrency: o.concurrency,
+      wanDelayMs: o.wanDelayMs,
+      wanBandwidth: o.wanBandwidth,
+      wanRepos: o.wanRepos,
+      wanTags: o.wanTags,
     },
     corpus: undefined,
     scenarios: {},
@@ -50,11 +56,11 @@ async function runScenarios(bench, res) {
   const o = bench.o
   const sc = res.scenarios
   if (o.only.has('cold')) {
-    await pushSyncCorpus(bench)
-    res.corpus = bench.corpus.summary
-    sc.cold = scenario(await cold(bench), res.corpus.uniqueBlobBytes)
-    if (o.only.has('noop')) sc.noop = scenario(await noop(bench), res.corpus.uniqueBlobBytes)
-    else for (const t of Object.values(bench.filled)) await t.stop()
+    const lan = { corpus: await pushSyncCorpus(bench) }
+    res.corpus = lan.corpus.summary
+    sc.cold = scenario(await cold(bench, lan), res.corpus.uniqueBlobBytes)
+    if (o.only.has('noop')) sc.noop = scenario(await noop(bench, lan), res.corpus.uniqueBlobBytes)
+    else for (const t of Object.values(lan.filled)) await t.stop()
   }
   if (o.only.has('scale') && o.scaleRepos > 0 && o.scaleTags > 0) {
     const { corpus, runs } = await scale(bench)
@@ -69,6 +75,8 @@ async function runScenarios(bench, res) {
     sc.flat = scenario(runs, sizeBytes, { sizeBytes })
   }
   if (o.only.has('startup')) sc.startup = scenario(await startup(bench))
+  // not in res.scenarios: its tables and measures are its own
+  if (wanEnabled(o)) res.wan = await wan(bench)
 }
 
 /** Writes results.json, prints the tables, refreshes README.md when asked. */

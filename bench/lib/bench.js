@@ -7,6 +7,7 @@ import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { Client } from './client.js'
 import { log } from './format.js'
+import { startLinkProxy } from './link-proxy.js'
 import { measure } from './measure.js'
 import { ROOT } from './options.js'
 import { startCountingProxy } from './proxy.js'
@@ -77,15 +78,21 @@ export class Bench {
     if (this.work && !process.env.BENCH_KEEP) await rm(this.work, { recursive: true, force: true })
   }
 
-  /** A fresh, empty target registry behind its own counting proxy; tools are pointed at the proxy. */
-  async freshTarget(name) {
+  /**
+   * A fresh, empty target registry behind its own counting proxy; tools are pointed at the proxy.
+   * With a `link` ({ src, delayMs, bandwidth, fault }), the proxy is a link proxy with those settings,
+   * and the tools reach the source through `link.src`, the link proxy in front of the source.
+   */
+  async freshTarget(name, link) {
     const reg = await startRegistry(this.work, name)
-    const proxy = await startCountingProxy(reg.port)
+    const proxy = link ? await startLinkProxy(reg.port, link) : await startCountingProxy(reg.port)
     const dir = await mkdtemp(join(this.work, `${name}-tools-`))
     return {
       reg,
       proxy,
       host: proxy.host,
+      srcHost: link ? link.src.host : this.src.host,
+      srcProxy: link?.src,
       client: new Client(reg.url),
       dir,
       async stop() {
@@ -98,6 +105,7 @@ export class Bench {
   /** Runs one tool invocation against a target, with request and byte accounting around it. */
   async timed(tool, target, cmd, args, env = {}) {
     target.proxy.reset()
+    target.srcProxy?.reset()
     const srcOffset = this.src.logSize()
     const r = await measure(cmd, args, { cwd: ROOT, tmp: this.work, env: { NO_COLOR: '1', ...env } })
     const srcRequests = await this.src.requestsSince(srcOffset)
@@ -124,6 +132,8 @@ export class Bench {
         bytesServed: srcRequests.reduce((n, e) => n + e.bytes, 0),
       },
     }
+    // requests by kind on both links, as the tool sent them (the access log above is what the registry served)
+    if (target.srcProxy) run.link = { source: target.srcProxy.snapshot(), target: target.proxy.snapshot() }
     if (!run.ok) run.error = (r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')
     return run
   }

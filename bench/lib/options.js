@@ -67,17 +67,42 @@ export const OPTIONS = {
     smoke: 'bin/run.js',
     help: 'the imgsync entry point to time (e.g. a snapshot build)',
   },
+  concurrency: {
+    env: 'BENCH_CONCURRENCY',
+    def: 8,
+    smoke: 8,
+    help: 'imgsync --concurrency in every scenario; the WAN round-trip floor divides by it',
+  },
+  'wan-delay': {
+    env: 'BENCH_WAN_DELAY',
+    def: 25,
+    smoke: 25,
+    help: 'WAN scenarios: ms each request to either registry is held at its proxy (0 skips them)',
+  },
+  'wan-bandwidth': {
+    env: 'BENCH_WAN_BANDWIDTH',
+    def: 'none',
+    smoke: 'none',
+    help: 'WAN scenarios: bytes/s each way per registry link, k/M/G = 10^3/10^6/10^9 (none: no cap)',
+  },
+  'wan-repos': {
+    env: 'BENCH_WAN_REPOS',
+    def: 30,
+    smoke: 1,
+    help: 'WAN scenarios: repositories in the corpus',
+  },
+  'wan-tags': { env: 'BENCH_WAN_TAGS', def: 5, smoke: 2, help: 'WAN scenarios: tags per repository' },
   only: {
     env: 'BENCH_ONLY',
-    def: 'cold,noop,scale,big,flat,startup',
-    smoke: 'cold,noop,startup',
+    def: 'cold,noop,scale,big,flat,startup,wan',
+    smoke: 'cold,noop,startup,wan',
     help: 'scenarios to run',
   },
 }
 
 /** Flags that take no value. */
 const SWITCHES = {
-  smoke: 'tiny corpus, 1 run, no scale / big layer; for the test suite',
+  smoke: 'tiny corpus, 1 run, no scale / big layer, tiny WAN runs; for the test suite',
   'no-readme': 'do not refresh the Benchmark section of README.md',
 }
 
@@ -90,6 +115,15 @@ export function usage() {
   return lines.join('\n')
 }
 
+/** A rate in bytes/s: 500k, 12.5M, 1G (decimal), optionally followed by B/s or /s; none or 0 = no cap. */
+export function parseRate(value) {
+  const text = String(value).trim()
+  if (/^(none|off|0)$/i.test(text)) return 0
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:b?\/s|b)?$/i.exec(text)
+  if (!m) throw new Error(`not a rate in bytes/s: ${value}`)
+  return Math.round(Number(m[1]) * { '': 1, k: 1e3, m: 1e6, g: 1e9 }[m[2].toLowerCase()])
+}
+
 export function parseSize(value) {
   const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(String(value).trim())
   if (!m) throw new Error(`not a size: ${value}`)
@@ -97,7 +131,7 @@ export function parseSize(value) {
   return Math.round(Number(m[1]) * mult)
 }
 
-/** argv → { flags, switches }; --help prints the usage and exits. */
+/** argv → flags by name (true for a switch); --help prints the usage and exits. */
 function readArgv(argv) {
   const flags = {}
   for (let i = 0; i < argv.length; i++) {
@@ -136,7 +170,6 @@ export function parseOptions(argv) {
   const { get, int } = readers(flags, smoke)
   const o = {
     smoke,
-    readme: !smoke && flags['no-readme'] !== true,
     runs: Math.max(1, int('runs')),
     repos: Math.max(1, int('repos')),
     tags: Math.max(1, int('tags')),
@@ -150,8 +183,12 @@ export function parseOptions(argv) {
     versionRuns: Math.max(1, int('version-runs')),
     slowMs: int('slow-ms'),
     seed: String(get('seed')),
-    out: resolve(ROOT, String(get('out'))),
     bin: resolve(ROOT, String(get('imgsync'))),
+    concurrency: Math.max(1, int('concurrency')),
+    wanDelayMs: int('wan-delay'),
+    wanBandwidth: parseRate(get('wan-bandwidth')),
+    wanRepos: Math.max(1, int('wan-repos')),
+    wanTags: Math.max(1, int('wan-tags')),
     only: new Set(
       String(get('only'))
         .split(',')
@@ -159,6 +196,9 @@ export function parseOptions(argv) {
     ),
   }
   if (!(o.shared >= 0 && o.shared <= 1)) throw new Error('--shared must be between 0 and 1')
+  if (o.concurrency > 64) throw new Error('--concurrency must be at most 64 (imgsync’s limit)')
   if (o.only.has('noop')) o.only.add('cold') // a no-op re-sync needs the targets the cold runs filled
+  o.out = resolve(ROOT, String(get('out')))
+  o.readme = !smoke && flags['no-readme'] !== true
   return o
 }

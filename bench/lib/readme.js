@@ -4,6 +4,37 @@ import { join } from 'node:path'
 import { ROOT } from './options.js'
 import { corpusLine, machineLine } from './report.js'
 
+/** Breaks a paragraph into lines of at most `width` characters. */
+function wrap(text, width = 100) {
+  const lines = []
+  let line = ''
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else line = line ? `${line} ${word}` : word
+  }
+  if (line) lines.push(line)
+  return lines
+}
+
+const WAN_TEXT = wrap(
+  'WAN rows: a cross-region link. Both registries sit behind a loopback proxy that holds every request ' +
+    '`--wan-delay` ms (25 by default) before passing it on, can cap the bandwidth each way ' +
+    '(`--wan-bandwidth`), and counts requests by kind at each side; imgsync and skopeo go through the ' +
+    'same proxies, on a corpus of `--wan-repos` × `--wan-tags` (30 × 5 by default) images. The ' +
+    '**round-trip floor** is the least time the requests that must happen allow at imgsync’s ' +
+    '`--concurrency` (8 by default): ceil(required requests / concurrency) × delay. A cold sync requires, ' +
+    'at the source, one tag list per repository, one manifest GET per manifest (tags and the children of ' +
+    'an index) and one blob GET per unique blob, and at the target one upload (its closing PUT) per unique ' +
+    'blob and one manifest PUT per manifest; a no-op requires one tag list per repository on each side ' +
+    'and one manifest HEAD per tag at the source; the large layer, the cold sync of one manifest and two ' +
+    'blobs. With a bandwidth cap the floor is at least the unique blob bytes / bandwidth. The floor leaves ' +
+    'out start-up, the order requests must come in, throughput, and connection set-up (free on these ' +
+    'links: no TLS, no handshake delay; the table counts new connections), so no tool reaches it: ' +
+    'time / floor tells how much of the link’s latency a tool fails to hide.',
+)
+
 export function readmeSection(res, md) {
   return [
     '## Benchmark',
@@ -22,6 +53,11 @@ export function readmeSection(res, md) {
     'No-op rows: imgsync runs as users run it, trusting target tags it pushed or checked within 24 h',
     'that are still listed (one tag list per repository, see How a copy works); the `--full-check` rows',
     'ask the target for every tag, against the same skopeo runs.',
+    '',
+    ...WAN_TEXT,
+    ...(res.wan
+      ? []
+      : ['', 'The latest full run predates the WAN scenarios: the next one adds their tables.']),
     '',
     md.trimEnd(),
     '',

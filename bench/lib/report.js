@@ -1,5 +1,7 @@
-// The Markdown the bench prints and writes into README.md: the scenario table and the targets.
+// The Markdown the bench prints and writes into README.md: the scenario table, the targets, and the
+// WAN tables when the run had them.
 import { binarySize, bytesText, fmtRatio, MiB, mb, secs } from './format.js'
+import { wanMarkdown } from './wan-report.js'
 
 const cell = (s) => (s ? (s.ok ? secs(s.wallMs) : 'FAILED') : '–')
 const rss = (s) => (s ? `${Math.round(s.peakRssMB)} MB` : '–')
@@ -61,7 +63,9 @@ export function markdown(res) {
     '| --- | ---: | :---: |',
     ...res.targets.map((t) => `| ${t.label} | ${t.shown} | ${t.met ? 'yes' : '**no**'} |`),
   ]
-  return `${table.join('\n')}\n\n${targets.join('\n')}\n`
+  const parts = [table.join('\n'), targets.join('\n')]
+  if (res.wan) parts.push(wanMarkdown(res.wan).trimEnd())
+  return `${parts.join('\n\n')}\n`
 }
 
 export function machineLine(res) {

@@ -19,7 +19,7 @@ export async function imgsyncRuleFile(bench, target, namespace) {
         'create',
         'bench',
         '--source-registry',
-        bench.src.host,
+        target.srcHost,
         '--source-namespace',
         namespace,
         '--target-registry',
@@ -46,7 +46,17 @@ export async function imgsyncRule(bench, target, namespace, extraArgs = []) {
     'imgsync',
     target,
     NODE,
-    [bench.o.bin, 'rule', 'trigger', 'bench', '-c', ruleFile, ...extraArgs],
+    [
+      bench.o.bin,
+      'rule',
+      'trigger',
+      'bench',
+      '-c',
+      ruleFile,
+      '--concurrency',
+      String(bench.o.concurrency),
+      ...extraArgs,
+    ],
     {
       IMGSYNC_RECORDS: records,
       IMGSYNC_LOCK_DIR: join(target.dir, 'locks'),
@@ -66,7 +76,7 @@ export async function imgsyncRule(bench, target, namespace, extraArgs = []) {
 /** `skopeo sync --all --preserve-digests` of every repository of `corpus`, from a YAML source. */
 export async function skopeoSync(bench, target, corpus) {
   const file = join(target.dir, `skopeo-${corpus.namespace}.yaml`)
-  const lines = [`${bench.src.host}:`, '  tls-verify: false', '  images:']
+  const lines = [`${target.srcHost}:`, '  tls-verify: false', '  images:']
   for (const r of corpus.repositories) lines.push(`    ${r.name}: []`)
   await writeFile(file, `${lines.join('\n')}\n`)
   return bench.timed('skopeo', target, 'skopeo', [
@@ -88,13 +98,21 @@ export async function skopeoSync(bench, target, corpus) {
 
 /** One image (`repo:v1`) copied by `tool`: imgsync sync tag, skopeo copy, or curl piped into curl. */
 export async function copyBig(bench, tool, target, image, repo) {
-  const srcRef = `${bench.src.host}/${repo}:v1`
+  const srcRef = `${target.srcHost}/${repo}:v1`
   if (tool === 'imgsync') {
     return bench.timed(
       'imgsync',
       target,
       NODE,
-      [bench.o.bin, 'sync', 'tag', srcRef, `${target.host}/${repo}`],
+      [
+        bench.o.bin,
+        'sync',
+        'tag',
+        srcRef,
+        `${target.host}/${repo}`,
+        '--concurrency',
+        String(bench.o.concurrency),
+      ],
       {
         IMGSYNC_RECORDS: join(target.dir, 'records.jsonl'),
       },
@@ -113,7 +131,9 @@ export async function copyBig(bench, tool, target, image, repo) {
       `docker://${target.host}/${repo}:v1`,
     ])
   }
-  // the raw limit: one streamed GET piped into one streamed upload (POST, then PUT from stdin)
+  // the raw limit: one streamed GET piped into one streamed upload (POST, then PUT from stdin); direct
+  // to the source registry, so not for a target behind a link
+  if (target.srcProxy) throw new Error('the curl copy goes straight to the source: not over a link')
   const script = [
     'set -euo pipefail',
     'loc=$(curl -sSf -o /dev/null -w "%header{location}" -X POST "$DST/v2/$REPO/blobs/uploads/")',
