@@ -15,6 +15,7 @@ import { machineLine, markdown } from './lib/report.js'
 import { evaluateTargets, scenario } from './lib/summary.js'
 import { big } from './scenarios/big.js'
 import { cold, pushSyncCorpus } from './scenarios/cold.js'
+import { fault, faultEnabled } from './scenarios/fault.js'
 import { flat } from './scenarios/flat.js'
 import { noop } from './scenarios/noop.js'
 import { scale } from './scenarios/scale.js'
@@ -45,6 +46,8 @@ function newResults(o) {
       wanBandwidth: o.wanBandwidth,
       wanRepos: o.wanRepos,
       wanTags: o.wanTags,
+      faultRate: o.faultRate,
+      faultSeed: o.faultSeed,
     },
     corpus: undefined,
     scenarios: {},
@@ -75,8 +78,9 @@ async function runScenarios(bench, res) {
     sc.flat = scenario(runs, sizeBytes, { sizeBytes })
   }
   if (o.only.has('startup')) sc.startup = scenario(await startup(bench))
-  // not in res.scenarios: its tables and measures are its own
+  // not in res.scenarios: their tables and measures are their own
   if (wanEnabled(o)) res.wan = await wan(bench)
+  if (faultEnabled(o)) res.fault = await fault(bench)
 }
 
 /** Writes results.json, prints the tables, refreshes README.md when asked. */

@@ -92,17 +92,29 @@ export const OPTIONS = {
     help: 'WAN scenarios: repositories in the corpus',
   },
   'wan-tags': { env: 'BENCH_WAN_TAGS', def: 5, smoke: 2, help: 'WAN scenarios: tags per repository' },
+  'fault-rate': {
+    env: 'BENCH_FAULT_RATE',
+    def: 0.15,
+    smoke: 0.15,
+    help: 'fault scenario: share of requests answered 503, 429 or reset mid-body (0 skips it)',
+  },
+  'fault-seed': {
+    env: 'BENCH_FAULT_SEED',
+    def: 'imgsync-faults',
+    smoke: 'imgsync-faults',
+    help: 'fault scenario: PRNG seed (each tool gets the same sequence of faults)',
+  },
   only: {
     env: 'BENCH_ONLY',
-    def: 'cold,noop,scale,big,flat,startup,wan',
-    smoke: 'cold,noop,startup,wan',
+    def: 'cold,noop,scale,big,flat,startup,wan,fault',
+    smoke: 'cold,noop,startup,wan,fault',
     help: 'scenarios to run',
   },
 }
 
 /** Flags that take no value. */
 const SWITCHES = {
-  smoke: 'tiny corpus, 1 run, no scale / big layer, tiny WAN runs; for the test suite',
+  smoke: 'tiny corpus, 1 run, no scale / big layer, tiny WAN and fault runs; for the test suite',
   'no-readme': 'do not refresh the Benchmark section of README.md',
 }
 
@@ -189,6 +201,8 @@ export function parseOptions(argv) {
     wanBandwidth: parseRate(get('wan-bandwidth')),
     wanRepos: Math.max(1, int('wan-repos')),
     wanTags: Math.max(1, int('wan-tags')),
+    faultRate: Number(get('fault-rate')),
+    faultSeed: String(get('fault-seed')),
     only: new Set(
       String(get('only'))
         .split(',')
@@ -196,6 +210,7 @@ export function parseOptions(argv) {
     ),
   }
   if (!(o.shared >= 0 && o.shared <= 1)) throw new Error('--shared must be between 0 and 1')
+  if (!(o.faultRate >= 0 && o.faultRate <= 1)) throw new Error('--fault-rate must be between 0 and 1')
   if (o.concurrency > 64) throw new Error('--concurrency must be at most 64 (imgsync’s limit)')
   if (o.only.has('noop')) o.only.add('cold') // a no-op re-sync needs the targets the cold runs filled
   o.out = resolve(ROOT, String(get('out')))

@@ -35,6 +35,15 @@ const WAN_TEXT = wrap(
     'time / floor tells how much of the link’s latency a tool fails to hide.',
 )
 
+const FAULT_TEXT = wrap(
+  'Fault rows: registries as they really behave. Each tool copies the sync corpus once through proxies ' +
+    'that answer `--fault-rate` (15% by default) of the requests on both sides with a 503, a 429 with ' +
+    'Retry-After: 1, or a connection reset halfway through the response, drawn from a PRNG seeded with ' +
+    '`--fault-seed` (each tool gets the same sequence). Items completed are the tags whose digest the ' +
+    'target serves afterwards. This measures completion, not speed; neither tool is told to retry more ' +
+    'than it does by default.',
+)
+
 export function readmeSection(res, md) {
   return [
     '## Benchmark',
@@ -55,9 +64,11 @@ export function readmeSection(res, md) {
     'ask the target for every tag, against the same skopeo runs.',
     '',
     ...WAN_TEXT,
-    ...(res.wan
+    '',
+    ...FAULT_TEXT,
+    ...(res.wan || res.fault
       ? []
-      : ['', 'The latest full run predates the WAN scenarios: the next one adds their tables.']),
+      : ['', 'The latest full run predates the WAN and fault scenarios: the next one adds their tables.']),
     '',
     md.trimEnd(),
     '',

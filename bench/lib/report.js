@@ -1,5 +1,6 @@
 // The Markdown the bench prints and writes into README.md: the scenario table, the targets, and the
-// WAN tables when the run had them.
+// WAN and fault tables when the run had them.
+import { faultMarkdown } from './fault-report.js'
 import { binarySize, bytesText, fmtRatio, MiB, mb, secs } from './format.js'
 import { wanMarkdown } from './wan-report.js'
 
@@ -65,6 +66,7 @@ export function markdown(res) {
   ]
   const parts = [table.join('\n'), targets.join('\n')]
   if (res.wan) parts.push(wanMarkdown(res.wan).trimEnd())
+  if (res.fault) parts.push(faultMarkdown(res.fault).trimEnd())
   return `${parts.join('\n\n')}\n`
 }
 
