@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // imgsync vs skopeo on loopback CNCF distribution registries. `npm run bench` (builds first), or
-// `node bench/run.js --help`. Writes bench/results.json, prints Markdown tables, and (full runs only)
-// refreshes the "## Benchmark" section of README.md. Nothing here ever leaves 127.0.0.1.
+// `node bench/run.js --help`. Prints Markdown tables; a full run (every scenario) writes
+// bench/results.json and refreshes the "## Benchmark" section of README.md, a partial one writes
+// bench/work/results-partial.json only. Nothing here ever leaves 127.0.0.1.
 // The scenarios are in bench/scenarios/, the shared pieces in bench/lib/.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { dirname } from 'node:path'
 import { Bench, machineInfo } from './lib/bench.js'
@@ -27,6 +28,8 @@ function newResults(o) {
     schema: 1,
     date: new Date().toISOString(),
     smoke: o.smoke,
+    /** some scenario was left out (see `node bench/run.js --help`) */
+    partial: o.partial,
     machine: machineInfo(),
     params: {
       runs: o.runs,
@@ -90,15 +93,28 @@ async function output(o, res, failures) {
   await writeFile(o.out, `${JSON.stringify(res, null, 2)}\n`)
   process.stdout.write(`\n${md}\n${machineLine(res)}; bench took ${res.durationS} s\n`)
   if (o.readme) await updateReadme(res, md)
-  log(`results in ${o.out}${o.readme ? '; README.md Benchmark section updated' : ''}`)
+  const readme = o.readme
+    ? '; README.md Benchmark section updated'
+    : o.partial
+      ? '; partial run: README.md left as it is'
+      : ''
+  log(`results in ${o.out}${readme}`)
   if (failures.length > 0) {
     log(`${failures.length} run(s) failed:\n${failures.join('\n')}`)
     process.exitCode = 1
   }
 }
 
+/** --render FILE: the README section from a results file, nothing run. */
+async function render(file) {
+  const res = JSON.parse(await readFile(file, 'utf8'))
+  await updateReadme(res, markdown(res))
+  log(`README.md Benchmark section rewritten from ${file}`)
+}
+
 async function main() {
   const o = parseOptions(process.argv.slice(2))
+  if (o.render) return render(o.render)
   const bench = new Bench(o)
   const stop = (signal) => {
     killAllRegistries()

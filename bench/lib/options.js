@@ -118,12 +118,25 @@ const SWITCHES = {
   'no-readme': 'do not refresh the Benchmark section of README.md',
 }
 
+/** A full run has every scenario; only a full run refreshes README.md, and by default bench/results.json. */
+export const ALL_SCENARIOS = ['cold', 'noop', 'scale', 'big', 'flat', 'startup', 'wan', 'fault']
+const PARTIAL_OUT = 'bench/work/results-partial.json'
+
 export function usage() {
   const lines = ['usage: node bench/run.js [--smoke] [--no-readme] [--OPTION VALUE ...]', '']
   for (const [name, o] of Object.entries(OPTIONS)) {
     lines.push(`  --${name.padEnd(13)} ${o.help} (default ${o.def}; env ${o.env})`)
   }
   for (const [name, help] of Object.entries(SWITCHES)) lines.push(`  --${name.padEnd(13)} ${help}`)
+  lines.push(
+    '',
+    '  A run that leaves a scenario out (--only, or a size or rate of 0) is partial: it writes',
+    `  ${PARTIAL_OUT} unless --out or BENCH_OUT says otherwise, and never touches README.md.`,
+    '',
+    'usage: node bench/run.js --render FILE',
+    '',
+    '  Rewrites the Benchmark section of README.md from results FILE (e.g. bench/results.json); runs nothing.',
+  )
   return lines.join('\n')
 }
 
@@ -157,7 +170,8 @@ function readArgv(argv) {
       continue
     }
     const [name, inline] = a.startsWith('--') ? a.slice(2).split(/=(.*)/s) : []
-    if (!name || !Object.hasOwn(OPTIONS, name)) throw new Error(`unknown argument ${a}\n${usage()}`)
+    if (!name || !(Object.hasOwn(OPTIONS, name) || name === 'render'))
+      throw new Error(`unknown argument ${a}\n${usage()}`)
     flags[name] = inline ?? argv[++i]
     if (flags[name] === undefined) throw new Error(`--${name} needs a value`)
   }
@@ -176,8 +190,21 @@ function readers(flags, smoke) {
   return { get, int }
 }
 
+/** The scenarios of ALL_SCENARIOS this run leaves out. */
+export function leftOut(o) {
+  const runs = {
+    scale: o.scaleRepos > 0 && o.scaleTags > 0,
+    big: o.bigMiB > 0,
+    flat: o.flatMiB > 0 && o.flatMiB !== o.bigMiB,
+    wan: o.wanDelayMs > 0,
+    fault: o.faultRate > 0,
+  }
+  return ALL_SCENARIOS.filter((name) => !o.only.has(name) || runs[name] === false)
+}
+
 export function parseOptions(argv) {
   const flags = readArgv(argv)
+  if (flags.render !== undefined) return { render: resolve(ROOT, String(flags.render)) }
   const smoke = flags.smoke === true
   const { get, int } = readers(flags, smoke)
   const o = {
@@ -213,7 +240,9 @@ export function parseOptions(argv) {
   if (!(o.faultRate >= 0 && o.faultRate <= 1)) throw new Error('--fault-rate must be between 0 and 1')
   if (o.concurrency > 64) throw new Error('--concurrency must be at most 64 (imgsync’s limit)')
   if (o.only.has('noop')) o.only.add('cold') // a no-op re-sync needs the targets the cold runs filled
-  o.out = resolve(ROOT, String(get('out')))
-  o.readme = !smoke && flags['no-readme'] !== true
+  o.partial = !smoke && leftOut(o).length > 0
+  const out = flags.out ?? process.env.BENCH_OUT ?? (o.partial ? PARTIAL_OUT : get('out'))
+  o.out = resolve(ROOT, String(out))
+  o.readme = !smoke && !o.partial && flags['no-readme'] !== true
   return o
 }
