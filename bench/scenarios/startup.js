@@ -1,0 +1,28 @@
+// Start-up: `imgsync --version` against `skopeo --version`.
+import { NODE } from '../lib/bench.js'
+import { log, secs } from '../lib/format.js'
+import { measure, median } from '../lib/measure.js'
+import { ROOT } from '../lib/options.js'
+
+export async function startup(bench) {
+  const runs = { imgsync: [], skopeo: [] }
+  for (let i = 0; i < bench.o.versionRuns; i++) {
+    for (const [tool, cmd, args] of [
+      ['imgsync', NODE, [bench.o.bin, '--version']],
+      ['skopeo', 'skopeo', ['--version']],
+    ]) {
+      const r = await measure(cmd, args, { cwd: ROOT, tmp: bench.work })
+      const run = {
+        tool,
+        ok: r.code === 0,
+        code: r.code,
+        wallMs: Math.round(r.wallMs * 10) / 10,
+        rssKiB: r.rssKiB,
+      }
+      if (!run.ok) bench.fail(`${tool} --version`, run, r.stderr.trim())
+      runs[tool].push(run)
+    }
+  }
+  log(`start-up: imgsync --version ${secs(median(runs.imgsync.map((r) => r.wallMs)))}`)
+  return runs
+}
