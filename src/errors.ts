@@ -76,6 +76,8 @@ export class ImgsyncError extends Error {
   readonly status?: number
   readonly temporary: boolean
   readonly retryAfterMs?: number
+  /** set when a retry budget was spent on this failure: an outer loop must not retry it again */
+  retriesSpent = false
 
   constructor(code: ErrorCode, message: string, opts: ImgsyncErrorOptions = {}) {
     // messages quote what registries say: keep them one printable line

@@ -31,3 +31,17 @@ export function formatBytes(n: number): string {
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`
 }
+
+const BYTE_SUFFIX: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
+
+/**
+ * "50M", "256k", "1.5G", "1048576" → bytes (k/M/G are 1024-based, as curl's --limit-rate; an
+ * optional trailing B or iB is fine); undefined when it is not a positive size.
+ */
+export function parseByteSize(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) && text > 0 ? Math.floor(text) : undefined
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$/i.exec(text)
+  if (!m) return undefined
+  const bytes = Math.floor(Number(m[1]) * BYTE_SUFFIX[m[2]!.toLowerCase()]!)
+  return bytes > 0 ? bytes : undefined
+}

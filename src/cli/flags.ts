@@ -1,6 +1,7 @@
 // Flags that several commands share: the rule file, task behaviour, content selection, and how an
 // ad-hoc sync reaches each side (files and switches, never a secret itself).
 import { Flags } from '@oclif/core'
+import { parseByteSize } from '../text.js'
 
 /** The rule file location, for every command that reads or edits it. */
 export const configFlag = {
@@ -9,6 +10,20 @@ export const configFlag = {
     summary: 'Rule file (default $IMGSYNC_CONFIG or ./imgsync.yaml).',
     helpValue: 'FILE',
   }),
+}
+
+/** --limit-rate RATE: blob bytes per second for the whole process, as curl's (k/M/G, 1024-based). */
+export function limitRateFlag() {
+  return Flags.custom<number>({
+    summary: 'Blob bytes per second at most, for the whole process (k, M, G suffixes, as curl: 8M).',
+    helpValue: 'RATE',
+    parse: async (input) => {
+      const bytes = parseByteSize(input)
+      if (bytes === undefined)
+        throw new Error(`"${input}" is not a rate: write bytes per second, or e.g. 500k, 8M, 1G`)
+      return bytes
+    },
+  })()
 }
 
 /** Flags shared by every command that runs a sync task. */
@@ -33,6 +48,7 @@ export const taskFlags = {
     helpValue: 'FILE',
   }),
   verbose: Flags.boolean({ char: 'v', summary: 'List every item in the summary, not only failures.' }),
+  'limit-rate': limitRateFlag(),
 }
 
 /** Content selection flags of the ad-hoc sync commands (rules have the same as fields). */

@@ -15,16 +15,21 @@ export abstract class RuleEditCommand extends BaseCommand {
   }
 }
 
+/** The arguments and flags of `rule enable` and `rule disable` (oclif reads each command's own statics). */
+export const switchArgs = { name: Args.string({ required: true, description: 'rule name' }) }
+export const switchFlags = { ...configFlag }
+
 /** `rule enable` and `rule disable`: one rule's `enabled` key. */
 export abstract class RuleSwitchCommand extends RuleEditCommand {
-  static args = { name: Args.string({ required: true, description: 'rule name' }) }
-
-  static flags = { ...configFlag }
-
   protected async switchRule(
     enabled: boolean,
   ): Promise<{ file: string; rule: string; enabled: boolean; changed: boolean }> {
-    const { args, flags } = await this.parse(this.constructor as typeof RuleSwitchCommand)
+    const { args, flags } = await this.parse({
+      args: switchArgs,
+      flags: switchFlags,
+      baseFlags: BaseCommand.baseFlags,
+      enableJsonFlag: true,
+    } as never)
     const result = await this.editRules(flags.config, (doc) => setRuleEnabled(doc, args.name, enabled))
     this.logToStderr(`rule ${args.name} is ${enabled ? 'enabled' : 'disabled'}`)
     return { file: result.file, rule: args.name, enabled, changed: result.changed }

@@ -36,7 +36,10 @@ export class Settings {
     return v === '' ? undefined : v
   }
 
-  /** IMGSYNC_TIMEOUT (seconds: an answer, or an idle body) and IMGSYNC_RETRIES (after the first try). */
+  /**
+   * IMGSYNC_TIMEOUT (seconds: an answer, or an idle body), IMGSYNC_RETRIES (after the first try),
+   * IMGSYNC_RATE_LIMIT_WAIT (seconds one request may wait out rate limits).
+   */
   get network(): NetworkSettings {
     if (this.networkCache) return this.networkCache
     const out: NetworkSettings = {}
@@ -61,10 +64,23 @@ export class Settings {
           'IMGSYNC_RETRIES',
           retries,
           'a whole number from 0 to 20',
-          'set IMGSYNC_RETRIES to 0-20 (default 3), or unset it',
+          'set IMGSYNC_RETRIES to 0-20 (default 5), or unset it',
         )
       }
       out.retries = n
+    }
+    const wait = this.text('IMGSYNC_RATE_LIMIT_WAIT')
+    if (wait !== undefined) {
+      const secs = Number(wait)
+      if (!Number.isFinite(secs) || secs < 0 || secs > 86_400) {
+        throw invalid(
+          'IMGSYNC_RATE_LIMIT_WAIT',
+          wait,
+          'a number of seconds',
+          'set IMGSYNC_RATE_LIMIT_WAIT to seconds from 0 to 86400 (default 300), or unset it',
+        )
+      }
+      out.rateLimitWaitMs = Math.round(secs * 1000)
     }
     this.networkCache = out
     return out

@@ -23,6 +23,10 @@ export interface CommandRunOptions {
   json: boolean
   recordsPath?: string
   fullCheck?: boolean
+  /** requests in flight per registry (--concurrency) */
+  concurrency?: number
+  /** --limit-rate, bytes per second */
+  limitRate?: number
 }
 
 /** A run context with the terminal's progress view and Ctrl-C handling, for the length of `fn`. */
@@ -42,6 +46,8 @@ export async function withRunContext<T>(
     dockerConfig: settings.dockerConfig,
     fullCheck: opts.fullCheck,
     signal: signals.signal,
+    concurrency: opts.concurrency,
+    limitRate: opts.limitRate,
   })
   try {
     return await fn(ctx, new ProgressView(!opts.json && process.stderr.isTTY === true))
@@ -54,9 +60,22 @@ export async function withRunContext<T>(
 /** The run options a sync command's shared flags (taskFlags) ask for. */
 export function runOptionsFrom(
   json: boolean,
-  flags: { verbose: boolean; records?: string; 'full-check': boolean },
+  flags: {
+    verbose: boolean
+    records?: string
+    'full-check': boolean
+    concurrency: number
+    'limit-rate'?: number
+  },
 ): CommandRunOptions & { verbose: boolean } {
-  return { json, verbose: flags.verbose, recordsPath: flags.records, fullCheck: flags['full-check'] }
+  return {
+    json,
+    verbose: flags.verbose,
+    recordsPath: flags.records,
+    fullCheck: flags['full-check'],
+    concurrency: flags.concurrency,
+    limitRate: flags['limit-rate'],
+  }
 }
 
 /** Runs one task with the terminal view, prints the summary, sets the exit code, returns the JSON. */

@@ -49,6 +49,7 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
     }),
     records: Flags.string({ summary: 'Records file to append to.', helpValue: 'FILE' }),
     'full-check': taskFlags['full-check'],
+    'limit-rate': taskFlags['limit-rate'],
     concurrency: Flags.integer({ summary: 'Images in flight within one task.', default: 8, min: 1, max: 64 }),
     workers: Flags.integer({
       summary: 'Tasks (schedules, push events) running at once.',
@@ -80,6 +81,8 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
         caches: settings.caches(recordsPath),
         dockerConfig: settings.dockerConfig,
         fullCheck: flags['full-check'],
+        concurrency: flags.concurrency,
+        limitRate: flags['limit-rate'],
       },
       concurrency: flags.concurrency,
       workers: flags.workers,

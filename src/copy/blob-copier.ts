@@ -1,20 +1,10 @@
 import type { LimitFunction } from 'p-limit'
-import { isImgsyncError, toImgsyncError } from '../errors.js'
-import type { RegistryApi } from '../registry/api.js'
-import type { Descriptor } from '../registry/media-types.js'
-import { type MinRate, VerifyStream } from './verify-stream.js'
-
-export interface BlobStats {
-  copied: number
-  mounted: number
-  skipped: number
-  /** bytes streamed from source to target (mounts and skips count zero) */
-  bytes: number
-}
-
-export function emptyBlobStats(): BlobStats {
-  return { copied: 0, mounted: 0, skipped: 0, bytes: 0 }
-}
+import { toImgsyncError } from '../errors.js'
+import type { ByteRate } from '../registry/byte-rate.js'
+import { freshRetryState, RetryPolicy } from '../registry/retry-policy.js'
+import type { BlobJob } from './blob-job.js'
+import { FALLBACK_CHUNK, type TransferOptions, uploadInChunks, uploadWhole } from './blob-transfer.js'
+import type { MinRate } from './verify-stream.js'
 
 /** Remembers, across runs, which target repositories hold which blobs (see BlobCache). */
 export interface BlobLocations {
@@ -40,16 +30,19 @@ export class MemoryBlobLocations implements BlobLocations {
   }
 }
 
-const BLOB_ATTEMPTS = 3
+/** Blobs this large go up in chunks where the registry takes them, so a break costs one chunk. */
+export const CHUNKED_ABOVE = 1024 * 1024 * 1024
 
-/** One blob to bring into a target repository, and where its counts go. */
-export interface BlobJob {
-  src: RegistryApi
-  srcRepo: string
-  dst: RegistryApi
-  dstRepo: string
-  desc: Descriptor
-  stats: BlobStats
+export interface BlobCopierOptions {
+  /** bytes moved (negative: taken back after a failed attempt) */
+  onBytes?: (n: number) => void
+  /** a blob moving slower than this fails with TIMEOUT */
+  minRate?: MinRate
+  /** the one retry policy (IMGSYNC_RETRIES, backoff, Retry-After); default: its defaults */
+  policy?: RetryPolicy
+  /** process-wide bytes per second (--limit-rate) */
+  rate?: ByteRate
+  signal?: AbortSignal
 }
 
 /**
@@ -60,12 +53,15 @@ export interface BlobJob {
 export class BlobCopier {
   private readonly inflight = new Map<string, Promise<void>>()
 
+  private readonly policy: RetryPolicy
+
   constructor(
     private readonly limit: LimitFunction,
     private readonly locations: BlobLocations,
-    private readonly onBytes?: (n: number) => void,
-    private readonly minRate?: MinRate,
-  ) {}
+    private readonly opts: BlobCopierOptions = {},
+  ) {
+    this.policy = opts.policy ?? new RetryPolicy()
+  }
 
   /** Copies one blob of an image into the target repository (skip, mount or stream). */
   async copy(job: BlobJob): Promise<void> {
@@ -117,54 +113,67 @@ export class BlobCopier {
     this.locations.add(dst.name, dstRepo, desc.digest)
   }
 
-  /** Streams source → target; a stream cannot be replayed, so a retry re-checks and restarts the blob. */
+  /**
+   * Streams source → target under the retry policy: a failure the requests could not retry
+   * themselves (an upload broken mid-way, a blob that arrived damaged) starts the blob again after
+   * a backoff. A lost answer may hide a finished upload, so the target is asked first.
+   */
   private async stream(job: BlobJob, session: string | undefined): Promise<void> {
-    const { dst, dstRepo, desc, stats } = job
-    for (let attempt = 1; ; attempt++) {
-      let moved = 0
-      try {
-        await this.streamOnce(job, attempt === 1 ? session : undefined, (n) => {
-          moved += n
-          this.onBytes?.(n)
-        })
-        stats.copied++
-        stats.bytes += moved
-        return
-      } catch (raw) {
-        const err = toImgsyncError(raw)
-        this.onBytes?.(-moved)
-        if (!err.temporary || attempt >= BLOB_ATTEMPTS) throw err
-        // a lost answer may hide a finished upload
-        if (await dst.hasBlob(dstRepo, desc.digest).catch(() => false)) {
-          stats.copied++
-          return
-        }
-      }
+    let moved = 0
+    const budget = freshRetryState()
+    const transfer: TransferOptions = {
+      policy: this.policy,
+      budget,
+      rate: this.opts.rate,
+      minRate: this.opts.minRate,
+      signal: this.opts.signal,
+      onBytes: (n) => {
+        moved += n
+        this.opts.onBytes?.(n)
+      },
     }
+    let first = true
+    await this.policy.run(
+      async () => {
+        try {
+          await this.upload(job, transfer, first ? session : undefined)
+        } catch (err) {
+          this.opts.onBytes?.(-moved)
+          moved = 0
+          const e = toImgsyncError(err)
+          if (e.temporary && (await job.dst.hasBlob(job.dstRepo, job.desc.digest).catch(() => false))) return
+          throw e
+        } finally {
+          first = false
+        }
+      },
+      {
+        what: `blob ${job.desc.digest.slice(0, 19)}`,
+        replayable: true,
+        toError: toImgsyncError,
+        signal: this.opts.signal,
+      },
+      budget,
+    )
+    job.stats.copied++
+    job.stats.bytes += moved
   }
 
-  /** One source GET piped through verification into one upload; the source goes when it fails. */
-  private async streamOnce(job: BlobJob, session: string | undefined, onBytes: (n: number) => void) {
-    const body = await job.src.getBlob(job.srcRepo, job.desc)
+  /** One upload: whole, or in chunks (configured, big, or after the registry refused a whole one with 413). */
+  private async upload(job: BlobJob, transfer: TransferOptions, session: string | undefined): Promise<void> {
+    const uploads = job.dst.uploads
+    const chunk = uploads?.chunkSize
+    if (uploads && ((chunk !== undefined && job.desc.size > chunk) || job.desc.size >= CHUNKED_ABOVE)) {
+      return uploadInChunks(job, uploads, transfer, session)
+    }
     try {
-      const verify = new VerifyStream(job.desc, onBytes, this.minRate)
-      body.on('error', (err) => verify.destroy(err))
-      body.pipe(verify)
-      let verifyError: unknown
-      verify.on('error', (err) => {
-        verifyError = err
-      })
-      try {
-        await job.dst.putBlob(job.dstRepo, job.desc, verify, session)
-      } catch (err) {
-        // the source's own failure (coded) explains it; a raw error is just the upload being torn down
-        throw isImgsyncError(verifyError) ? verifyError : err
-      }
-      if (verifyError) throw verifyError
+      await uploadWhole(job, transfer, session)
     } catch (err) {
-      // the source connection goes too, not only the upload
-      body.destroy()
-      throw err
+      const e = toImgsyncError(err)
+      if (e.status !== 413 || !uploads) throw e
+      // a body limit in front of the registry: chunks from now on, for this registry
+      uploads.chunkSize = Math.min(uploads.chunkSize ?? FALLBACK_CHUNK, FALLBACK_CHUNK)
+      await uploadInChunks(job, uploads, transfer)
     }
   }
 }

@@ -9,7 +9,8 @@ import {
   type Platform,
   parseManifest,
 } from '../registry/media-types.js'
-import { type BlobCopier, type BlobStats, emptyBlobStats } from './blob-copier.js'
+import type { BlobCopier } from './blob-copier.js'
+import { type BlobStats, emptyBlobStats } from './blob-job.js'
 import { fetchManifest, GraphCopy, short } from './graph-copy.js'
 import { filterIndex } from './platforms.js'
 import type { ReferrerFinder } from './referrers.js'

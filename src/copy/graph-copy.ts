@@ -14,7 +14,7 @@ import {
   parseManifest,
 } from '../registry/media-types.js'
 import { formatBytes } from '../text.js'
-import type { BlobStats } from './blob-copier.js'
+import type { BlobStats } from './blob-job.js'
 import type { CopyDeps, CopyOutcome, CopyRequest } from './copy-image.js'
 import { updateFallbackIndex } from './referrers.js'
 

@@ -63,6 +63,12 @@ export interface ItemRecord {
   reason?: string
   bytes: number
   blobs: BlobCounts
+  /** requests and transfers tried again (when there were any) */
+  retries?: number
+  /** time spent waiting for a registry's rate limit to pass (ms) */
+  rateLimitWaitMs?: number
+  /** bytes not transferred again because a broken transfer continued where it stopped */
+  resumedBytes?: number
   startedAt: string
   durationMs: number
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { ByteRate } from './byte-rate.js'
 import type { Descriptor } from './media-types.js'
 
 /** Bytes a blob stream may buffer per stage (per blob in flight): room for a few 64 KiB chunks. */
@@ -15,6 +16,33 @@ export interface Manifest extends ManifestInfo {
   bytes: Buffer
 }
 
+/** An upload session: where to send the next bytes, and how many the registry holds. */
+export interface BlobUpload {
+  url: string
+  offset: number
+  /** the registry's OCI-Chunk-Min-Length: chunks (but the last) must be at least this long */
+  minChunk?: number
+}
+
+/**
+ * Chunked uploads (distribution-spec PATCH with Content-Range), for registries that take them:
+ * used for big blobs, behind request-body limits, and to continue an upload that broke off.
+ */
+export interface ChunkedUploads {
+  /** chunk size to use for this registry (configured, or learned from 413 answers); undefined: none */
+  chunkSize?: number
+  /** opens a session (or takes over the one a refused mount left) */
+  begin(repo: string, session?: string): Promise<BlobUpload>
+  /** sends `chunk` (its pieces in order) at upload.offset and moves the session on */
+  append(repo: string, upload: BlobUpload, chunk: Buffer[]): Promise<void>
+  /** how many bytes the registry holds for the session now; undefined when it is gone */
+  status(repo: string, upload: BlobUpload): Promise<number | undefined>
+  /** closes the session: the registry checks the whole blob against `digest` */
+  commit(repo: string, upload: BlobUpload, digest: string): Promise<void>
+  /** ends a session that will not be finished, so the registry does not keep its bytes */
+  cancel(repo: string, upload: BlobUpload): Promise<void>
+}
+
 /** An upload session a failed mount left open, to be used instead of starting another. */
 export type MountResult = { mounted: true } | { mounted: false; session?: string }
 
@@ -22,6 +50,13 @@ export interface PutManifestResult {
   digest: string
   /** the registry answered with OCI-Subject, so it indexes referrers itself */
   subjectHandled: boolean
+}
+
+export interface RequestCounts {
+  requests: number
+  retries: number
+  rateLimited: number
+  rateLimitWaitMs: number
 }
 
 /** What a backend can do; the copy engine asks these, never what kind of backend it is. */
@@ -50,16 +85,23 @@ export interface RegistryApi {
   putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<PutManifestResult>
   deleteManifest(repo: string, digest: string): Promise<void>
   hasBlob(repo: string, digest: string): Promise<boolean>
-  /** a readable of the blob's bytes; the caller verifies digest and size */
-  getBlob(repo: string, desc: Descriptor): Promise<Readable>
+  /**
+   * A readable of the blob's bytes from `offset` on (default 0); the caller verifies digest and
+   * size. A backend that cannot start mid-way reads from the start and skips to `offset`.
+   */
+  getBlob(repo: string, desc: Descriptor, offset?: number): Promise<Readable>
   /** stores the blob from `body` (exactly desc.size bytes), reusing `session` if a mount left one */
   putBlob(repo: string, desc: Descriptor, body: Readable, session?: string): Promise<void>
   mountBlob(repo: string, digest: string, fromRepo: string): Promise<MountResult>
+  /** chunked uploads, where the backend has them */
+  readonly uploads?: ChunkedUploads
+  /** blob bytes per second to or from this registry, where a limit is set */
+  readonly bandwidth?: ByteRate
   listTags(repo: string): Promise<string[]>
   /** every repository, where the registry offers a catalog */
   listRepositories(): Promise<string[]>
   /** manifests whose subject is `digest` (OCI referrers API); undefined when the API is missing */
   referrers(repo: string, digest: string): Promise<Descriptor[] | undefined>
-  /** requests sent and 429 answers received so far, where the backend talks HTTP */
-  requestStats?(): { requests: number; rateLimited: number }
+  /** requests, retries, 429 answers and rate-limit waits so far, where the backend talks HTTP */
+  requestStats?(): RequestCounts
 }

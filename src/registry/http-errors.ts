@@ -81,6 +81,13 @@ export function errorForStatus(
       suggestions: ['lower --concurrency or retry later'],
     })
   }
+  if (status === 413) {
+    return new ImgsyncError(
+      'REGISTRY_ERROR',
+      `${base}: the request is larger than the registry (or a proxy in front of it) accepts (HTTP 413)`,
+      { ...opts, suggestions: ['set a smaller upload.chunkSize for this registry'] },
+    )
+  }
   if (status === 415 || body.code === 'MANIFEST_INVALID' || body.code === 'UNSUPPORTED') {
     return new ImgsyncError(
       'UNSUPPORTED_MEDIA_TYPE',

@@ -1,20 +1,25 @@
-import { PassThrough, type Readable } from 'node:stream'
+import { PassThrough, type Readable, Transform } from 'node:stream'
 import { ImgsyncError } from '../errors.js'
 import {
   BLOB_STREAM_BUFFER,
+  type BlobUpload,
   type Manifest,
   type ManifestInfo,
   type MountResult,
   type PutManifestResult,
   type RegistryApi,
+  type RequestCounts,
 } from './api.js'
 import { pullScope, pushScope } from './auth.js'
 import { discard, drain, header } from './bounded-body.js'
+import { ByteRate } from './byte-rate.js'
 import { digestMatches, sha256Digest } from './digest.js'
 import { errorForNetwork } from './http-errors.js'
+import { HttpUploads } from './http-uploads.js'
 import { LIMITS } from './limits.js'
 import { type Descriptor, MANIFEST_ACCEPT, MediaTypes, parseManifest } from './media-types.js'
 import { blobPath, checkDigest, isValidDigest, manifestPath, referrersPath, repositoryPath } from './names.js'
+import { noteResumed } from './request-stats.js'
 import { type RegistryResponse, RegistryTransport, type TransportOptions } from './transport.js'
 
 const PAGE_SIZE = 1000
@@ -29,42 +34,80 @@ function mediaTypeOf(res: RegistryResponse): string {
   return (header(res.headers, 'content-type') ?? '').split(';')[0]!.trim()
 }
 
+/** The first byte a 206 answer holds (`Content-Range: bytes 100-199/200`). */
+function contentRangeStart(res: RegistryResponse): number | undefined {
+  const m = /^bytes (\d+)-/.exec(header(res.headers, 'content-range') ?? '')
+  return m ? Number(m[1]) : undefined
+}
+
+/** A stage that drops the first `n` bytes. */
+function skipBytes(n: number): Transform {
+  let left = n
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left >= chunk.length) {
+        left -= chunk.length
+        return cb()
+      }
+      const rest = chunk.subarray(left)
+      left = 0
+      cb(null, rest)
+    },
+  })
+}
+
 /** The distribution HTTP API as a RegistryApi. Every name goes into a URL only through names.ts. */
 export class HttpRegistry implements RegistryApi {
   readonly name: string
   readonly transport: RegistryTransport
   readonly capabilities = { mount: true, referrersApi: true, rememberTags: true, delete: true } as const
+  readonly uploads: HttpUploads
+  readonly bandwidth?: ByteRate
+  /** the registry answered HEAD on a manifest with 405: manifests are read with GET */
+  private headRefused = false
 
-  constructor(opts: TransportOptions & { name?: string }) {
+  constructor(opts: TransportOptions & { name?: string; chunkSize?: number; bandwidth?: number }) {
     this.transport = new RegistryTransport(opts)
     this.name = opts.name ?? opts.host
+    this.uploads = new HttpUploads(this.name, this.transport, opts.chunkSize)
+    if (opts.bandwidth) this.bandwidth = new ByteRate(opts.bandwidth)
   }
 
-  requestStats() {
-    return { requests: this.transport.stats.requests, rateLimited: this.transport.stats.rateLimited }
+  requestStats(): RequestCounts {
+    return { ...this.transport.stats }
   }
 
   async headManifest(repo: string, reference: string): Promise<ManifestInfo | undefined> {
+    if (this.headRefused) return this.manifestInfoByGet(repo, reference)
     const what = `manifest ${repo}:${reference}`
     const res = await this.transport.send({
       method: 'HEAD',
       path: manifestPath(repo, reference, `${this.name}: ${what}`),
       headers: { accept: MANIFEST_ACCEPT },
       scopes: [pullScope(repo)],
-      allow: [404],
+      allow: [404, 405],
       what,
     })
     await drain(res.body)
     if (res.status === 404) return undefined
-    const digest = header(res.headers, 'docker-content-digest')
+    // a registry that refuses HEAD on manifests (405) is asked with GET from now on
+    if (res.status === 405) this.headRefused = true
+    const digest = res.status === 405 ? undefined : header(res.headers, 'docker-content-digest')
+    // some registries omit the digest on HEAD: hash the body instead
+    if (!digest) return this.manifestInfoByGet(repo, reference)
+    checkDigest(digest, `${this.name}: ${what}: Docker-Content-Digest`)
     const size = Number(header(res.headers, 'content-length') ?? 0)
-    if (!digest) {
-      // some registries omit the digest on HEAD: hash the body instead
+    return { digest, mediaType: mediaTypeOf(res), size: Number.isSafeInteger(size) ? size : 0 }
+  }
+
+  private async manifestInfoByGet(repo: string, reference: string): Promise<ManifestInfo | undefined> {
+    try {
       const m = await this.getManifest(repo, reference)
       return { digest: m.digest, mediaType: m.mediaType, size: m.size }
+    } catch (err) {
+      if (err instanceof ImgsyncError && err.code === 'NOT_FOUND') return undefined
+      throw err
     }
-    checkDigest(digest, `${this.name}: ${what}: Docker-Content-Digest`)
-    return { digest, mediaType: mediaTypeOf(res), size: Number.isSafeInteger(size) ? size : 0 }
   }
 
   async getManifest(repo: string, reference: string): Promise<Manifest> {
@@ -76,6 +119,7 @@ export class HttpRegistry implements RegistryApi {
         headers: { accept: MANIFEST_ACCEPT },
         scopes: [pullScope(repo)],
         what,
+        pull: true,
       },
       LIMITS.manifestBytes,
     )
@@ -135,17 +179,19 @@ export class HttpRegistry implements RegistryApi {
     return res.status === 200
   }
 
-  async getBlob(repo: string, desc: Descriptor): Promise<Readable> {
+  async getBlob(repo: string, desc: Descriptor, offset = 0): Promise<Readable> {
     const what = `blob ${repo}@${short(desc.digest)}`
     const res = await this.transport.send({
       method: 'GET',
       path: blobPath(repo, desc.digest, `${this.name}: ${what}`),
+      ...(offset > 0 && { headers: { range: `bytes=${offset}-` } }),
       scopes: [pullScope(repo)],
       what,
       blob: true,
     })
+    const resumed = res.status === 206 && contentRangeStart(res) === offset
     const declared = header(res.headers, 'content-length')
-    if (declared !== undefined && Number(declared) !== desc.size) {
+    if (declared !== undefined && Number(declared) !== (resumed ? desc.size - offset : desc.size)) {
       // known to be wrong before a byte is read: no need to stream it to find out
       discard(res.body)
       throw new ImgsyncError(
@@ -154,13 +200,15 @@ export class HttpRegistry implements RegistryApi {
         { suggestions: ['the source registry serves other content than its manifest names'] },
       )
     }
+    if (resumed) noteResumed(offset)
     // errors while the body streams (reset, idle timeout) get the same codes as request errors
     const out = new PassThrough({ highWaterMark: BLOB_STREAM_BUFFER })
     res.body.on('error', (err) => out.destroy(errorForNetwork(err, this.transport.host, what)))
     out.on('close', () => {
       if (!res.body.readableEnded) discard(res.body)
     })
-    res.body.pipe(out)
+    // a registry that ignores Range sends the whole blob: the bytes before `offset` are skipped
+    ;(offset > 0 && !resumed ? res.body.pipe(skipBytes(offset)) : res.body).pipe(out)
     return out
   }
 
@@ -178,16 +226,18 @@ export class HttpRegistry implements RegistryApi {
     await drain(res.body)
     if (res.status === 201) return { mounted: true }
     if (res.status !== 202) return { mounted: false }
-    const location = header(res.headers, 'location')
-    return { mounted: false, session: location ? this.uploadUrl(location, res.url, repo, what) : undefined }
+    return {
+      mounted: false,
+      session: header(res.headers, 'location') ? this.uploads.location(res, repo, what) : undefined,
+    }
   }
 
   async putBlob(repo: string, desc: Descriptor, body: Readable, session?: string): Promise<void> {
     const what = `upload blob ${repo}@${short(desc.digest)}`
-    let location = session
+    let upload: BlobUpload | undefined
     try {
-      if (!location) location = await this.startUpload(repo)
-      const url = new URL(location)
+      upload = await this.uploads.begin(repo, session)
+      const url = new URL(upload.url)
       url.searchParams.set('digest', checkDigest(desc.digest, `${this.name}: ${what}`))
       const res = await this.transport.send({
         method: 'PUT',
@@ -202,59 +252,9 @@ export class HttpRegistry implements RegistryApi {
     } catch (err) {
       body.destroy()
       // the target keeps what a broken upload sent until the session ends: end it now
-      if (location) await this.cancelUpload(repo, location)
+      if (upload) await this.uploads.cancel(repo, upload)
       throw err
     }
-  }
-
-  private async startUpload(repo: string): Promise<string> {
-    const what = `start upload to ${repo}`
-    const start = await this.transport.send({
-      method: 'POST',
-      path: `${repositoryPath(repo, `${this.name}: ${what}`)}/blobs/uploads/`,
-      scopes: [pushScope(repo)],
-      what,
-    })
-    await drain(start.body)
-    const loc = header(start.headers, 'location')
-    if (!loc) throw new ImgsyncError('REGISTRY_ERROR', `${this.name}: upload to ${repo} returned no Location`)
-    return this.uploadUrl(loc, start.url, repo, what)
-  }
-
-  /** Best effort: a DELETE on the upload session; the upload's own error is what gets reported. */
-  private async cancelUpload(repo: string, location: string): Promise<void> {
-    try {
-      const res = await this.transport.send({
-        method: 'DELETE',
-        path: location,
-        scopes: [pushScope(repo)],
-        allow: [400, 404, 405],
-        what: `cancel upload to ${repo}`,
-      })
-      await drain(res.body)
-    } catch {
-      // the session expires on its own; nothing more to do
-    }
-  }
-
-  /**
-   * An upload Location: resolved against the request URL; on the registry's own origin it must stay
-   * under this repository's uploads (a hostile answer must not aim the blob PUT elsewhere there).
-   */
-  private uploadUrl(location: string, base: string, repo: string, what: string): string {
-    const url = this.transport.absoluteUrl(location, base, what)
-    const prefix = `${repositoryPath(repo, `${this.name}: ${what}`)}/blobs/uploads/`
-    const sameOrigin = url.origin === new URL(this.transport.origin).origin
-    if ((sameOrigin && !url.pathname.startsWith(prefix)) || this.transport.pointsInside(url)) {
-      throw new ImgsyncError(
-        'REGISTRY_ERROR',
-        `${this.name}: ${what}: the upload Location points elsewhere`,
-        {
-          suggestions: ['the registry answered with an upload URL outside this repository; it is not used'],
-        },
-      )
-    }
-    return url.toString()
   }
 
   async listTags(repo: string): Promise<string[]> {

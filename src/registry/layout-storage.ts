@@ -25,7 +25,8 @@ export interface LayoutStorage {
   mkdirp(dir: string): Promise<void>
   /** replaces a small file as a whole: readers see the old or the new text, never a mix */
   replace(path: string, text: string): Promise<void>
-  read(path: string): Promise<Readable>
+  /** the file's bytes from `offset` on */
+  read(path: string, offset?: number): Promise<Readable>
   /**
    * Writes `chunks` where readers cannot see them (in `scratchDir`), then, once `commit` accepts
    * what was written (it throws otherwise), puts it at `path` in one step. Nothing is left behind
@@ -83,9 +84,9 @@ export class FsLayoutStorage implements LayoutStorage {
     await writeFileAtomic(path, text, { fsync: true, mode: 0o644 })
   }
 
-  async read(path: string): Promise<Readable> {
+  async read(path: string, offset = 0): Promise<Readable> {
     const handle = await open(path, 'r')
-    return handle.createReadStream()
+    return handle.createReadStream({ start: offset })
   }
 
   async store(

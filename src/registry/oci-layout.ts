@@ -215,12 +215,12 @@ export class OciLayoutRegistry implements RegistryApi {
     return (await this.files.fileSize(path)) !== undefined
   }
 
-  async getBlob(repo: string, desc: Descriptor): Promise<Readable> {
+  async getBlob(repo: string, desc: Descriptor, offset = 0): Promise<Readable> {
     const dir = this.layoutDir(repo)
     const path = this.files.blobPath(dir, desc.digest)
     if ((await this.files.state(dir)) === 'absent') throw this.files.noLayout(dir)
     try {
-      return await this.storage.read(path)
+      return await this.storage.read(path, offset)
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') {
         throw new ImgsyncError('NOT_FOUND', `${this.name}: blob ${desc.digest} not found (${path})`)

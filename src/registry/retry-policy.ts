@@ -1,16 +1,25 @@
-// When to try a request again, and how long to wait first: exponential backoff with jitter, or
-// what the registry's Retry-After asks for (seconds or an HTTP date), within one attempt budget.
+// When to try again, and how long to wait first, for every request and every blob transfer alike:
+// temporary failures (408, 429, 5xx, resets, timeouts) spend an attempt budget (IMGSYNC_RETRIES)
+// with exponential backoff and jitter, or what Retry-After asks for; waiting out a rate limit
+// (429, or 503 with Retry-After) spends a wait budget instead (IMGSYNC_RATE_LIMIT_WAIT), so a
+// registry that says "come back in 3 s" several times in a row costs no item.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ImgsyncError } from '../errors.js'
+import { log } from '../log.js'
+import type { HostThrottle } from './host-throttle.js'
+import { noteRateLimitWait, noteRetry } from './request-stats.js'
 
 export interface RetrySettings {
   /** attempts after the first for temporary failures (IMGSYNC_RETRIES) */
   retries: number
   /** first backoff in ms, doubled per attempt, with ±25% jitter */
   backoffMs: number
+  /** how long one request may wait out rate limits, in all (IMGSYNC_RATE_LIMIT_WAIT) */
+  rateLimitWaitMs: number
 }
 
-export const DEFAULT_RETRIES = 3
+export const DEFAULT_RETRIES = 5
+export const DEFAULT_RATE_LIMIT_WAIT_MS = 5 * 60_000
 const DEFAULT_BACKOFF_MS = 200
 const MAX_BACKOFF_MS = 10_000
 const MAX_RETRY_AFTER_MS = 60_000
@@ -24,13 +33,56 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
   return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS)
 }
 
+/** A rate limit: 429, or 503 with Retry-After (the registry says when to come back). */
+export function isRateLimit(e: ImgsyncError): boolean {
+  return e.status === 429 || e.code === 'RATE_LIMITED' || (e.status === 503 && e.retryAfterMs !== undefined)
+}
+
+/** Waits `ms`; a stop signal ends the wait at once with INTERRUPTED. */
+export async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal })
+  } catch {
+    throw new ImgsyncError('INTERRUPTED', 'stopped while waiting to retry')
+  }
+}
+
+/**
+ * What one operation has spent so far: failed attempts (the attempt budget) and time waited out
+ * on rate limits (the wait budget). Steps inside the operation that retry on their own (a download
+ * continued with Range, a chunk continued from the session) spend the same budget.
+ */
+export interface RetryState {
+  failures: number
+  waitedMs: number
+}
+
+export function freshRetryState(): RetryState {
+  return { failures: 0, waitedMs: 0 }
+}
+
+export interface RetryContext {
+  what: string
+  /** false: the attempt cannot be repeated (a streamed body), so nothing is retried here */
+  replayable: boolean
+  /** turns whatever an attempt threw into an ImgsyncError */
+  toError: (err: unknown) => ImgsyncError
+  signal?: AbortSignal
+  /** the host to pause on a rate limit (its requests then wait for it in acquire) */
+  throttle?: HostThrottle
+  /** called for each retry (per-registry counters) */
+  onRetry?: () => void
+}
+
 export class RetryPolicy {
   readonly retries: number
+  readonly rateLimitWaitMs: number
   private readonly backoffMs: number
 
   constructor(settings: Partial<RetrySettings> = {}) {
     this.retries = settings.retries ?? DEFAULT_RETRIES
     this.backoffMs = settings.backoffMs ?? DEFAULT_BACKOFF_MS
+    this.rateLimitWaitMs = settings.rateLimitWaitMs ?? DEFAULT_RATE_LIMIT_WAIT_MS
   }
 
   /** Whether attempt number `attempt` (0-based) may be followed by another. */
@@ -44,13 +96,72 @@ export class RetryPolicy {
     const exp = this.backoffMs * 2 ** attempt
     return Math.min(exp * (0.75 + Math.random() * 0.5), MAX_BACKOFF_MS)
   }
+
+  /** Runs `attempt` until it succeeds, fails for good, or a budget (in `state`) is spent. */
+  async run<T>(
+    attempt: (state: RetryState) => Promise<T>,
+    ctx: RetryContext,
+    state: RetryState = freshRetryState(),
+  ): Promise<T> {
+    let limits = 0
+    for (;;) {
+      try {
+        return await attempt(state)
+      } catch (err) {
+        const e = ctx.toError(err)
+        if (!e.temporary || !ctx.replayable || e.retriesSpent) throw e
+        let wait: number
+        if (isRateLimit(e)) {
+          // what the registry asks, but never less than a growing backoff: "Retry-After: 0" forever
+          // must still end within the wait budget
+          wait = Math.max(e.retryAfterMs ?? 0, this.delayMs(limits++))
+          if (state.waitedMs + wait > this.rateLimitWaitMs) throw this.waitedTooLong(e, state.waitedMs, wait)
+          if (ctx.throttle) {
+            // the next attempt waits for the host's pause in acquire, which counts it
+            ctx.throttle.pause(wait)
+          } else {
+            await pause(wait, ctx.signal)
+            state.waitedMs += wait
+            noteRateLimitWait(wait)
+          }
+        } else {
+          wait = await this.backoff(e, state, ctx.signal)
+        }
+        noteRetry()
+        ctx.onRetry?.()
+        log.debug(`retry in ${Math.round(wait)}ms: ${e.message}`)
+      }
+    }
+  }
+
+  /**
+   * Spends one attempt of `state` on temporary failure `e` and waits the backoff (or Retry-After);
+   * throws `e`, marked spent, when the budget has none left. Returns the time waited.
+   */
+  async backoff(e: ImgsyncError, state: RetryState, signal?: AbortSignal): Promise<number> {
+    if (!this.allows(state.failures)) throw spent(e)
+    const wait = this.delayMs(state.failures++, e.retryAfterMs)
+    await pause(wait, signal)
+    return wait
+  }
+
+  private waitedTooLong(e: ImgsyncError, waited: number, more: number): ImgsyncError {
+    return spent(
+      new ImgsyncError(
+        'RATE_LIMITED',
+        `${e.message}; waited ${Math.round(waited / 1000)}s already, and the registry asks for ${Math.round(more / 1000)}s more`,
+        {
+          status: e.status,
+          retryAfterMs: more,
+          suggestions: ['run again later, lower --concurrency, or raise IMGSYNC_RATE_LIMIT_WAIT (seconds)'],
+        },
+      ),
+    )
+  }
 }
 
-/** Waits `ms`; a stop signal ends the wait at once with INTERRUPTED. */
-export async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  try {
-    await sleep(ms, undefined, { signal })
-  } catch {
-    throw new ImgsyncError('INTERRUPTED', 'stopped while waiting to retry')
-  }
+/** Marks a failure whose retry budget is spent, so no outer loop retries it again. */
+export function spent(e: ImgsyncError): ImgsyncError {
+  e.retriesSpent = true
+  return e
 }

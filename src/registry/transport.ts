@@ -1,16 +1,17 @@
 import type { Readable } from 'node:stream'
 import { ImgsyncError } from '../errors.js'
 import { log, warnOnce } from '../log.js'
-import { isInternalHost, isInternalIp } from './addresses.js'
 import { agentFor, type PoolOptions } from './agents.js'
-import { type CredentialSource, HostAuth } from './auth.js'
+import type { CredentialSource, HostAuth } from './auth.js'
 import { drain, header, readBounded, readErrorText } from './bounded-body.js'
 import { parseChallenges, pickChallenge } from './challenge.js'
+import { Handshake } from './handshake.js'
+import { HostThrottle, type Outcome } from './host-throttle.js'
 import { errorForNetwork, errorForStatus, parseErrorBody } from './http-errors.js'
 import { DEADLINE_PER_TIMEOUT, DEFAULT_TIMEOUT_MS, LIMITS } from './limits.js'
-import { isLoopbackHost } from './reference.js'
 import { RequestGuards } from './request-guards.js'
-import { pause, RetryPolicy, retryAfterMs } from './retry-policy.js'
+import { noteRateLimitWait } from './request-stats.js'
+import { isRateLimit, RetryPolicy, type RetryState, retryAfterMs } from './retry-policy.js'
 import { type Agent, type Dispatcher, request } from './undici.js'
 
 export type { TlsOptions } from './agents.js'
@@ -21,10 +22,14 @@ export interface TransportOptions extends PoolOptions {
   retries?: number
   /** base backoff in ms (doubled per attempt, with jitter) */
   backoffMs?: number
+  /** how long one request may wait out rate limits (ms) */
+  rateLimitWaitMs?: number
   /** ms for a whole answer (headers and body) to anything but a blob transfer */
   deadlineMs?: number
   /** ends every request and every wait at once (SIGINT/SIGTERM) */
   signal?: AbortSignal
+  /** the host's pause, concurrency and per-second ceiling, shared by every client of the host */
+  throttle?: HostThrottle
 }
 
 export interface RegistryRequest {
@@ -41,6 +46,8 @@ export interface RegistryRequest {
   what: string
   /** a blob transfer: no overall deadline, as a big layer takes what it takes */
   blob?: boolean
+  /** a pull as Docker Hub counts them (a manifest GET): refused once the host says none are left */
+  pull?: boolean
 }
 
 export interface RegistryResponse {
@@ -66,60 +73,57 @@ function isStream(body: RegistryRequest['body']): boolean {
  */
 export class RegistryTransport {
   readonly host: string
-  private _origin: string
-  /** a loopback host defaulted to plain HTTP, so it may turn out to speak TLS (see doPing) */
-  private mayUpgrade: boolean
-  private readonly insecure: boolean
-  private readonly clientCert: boolean
   private readonly agent: Agent
-  private readonly auth: HostAuth
-  private ping: Promise<void> | undefined
+  private readonly handshake: Handshake
   private readonly policy: RetryPolicy
+  readonly throttle: HostThrottle
   private readonly deadlineMs: number
   private readonly guards: RequestGuards
   /** counts of requests by outcome, for metrics and tests */
-  readonly stats = { requests: 0, retries: 0, rateLimited: 0 }
+  readonly stats = { requests: 0, retries: 0, rateLimited: 0, rateLimitWaitMs: 0 }
 
   constructor(opts: TransportOptions) {
     this.host = opts.host
-    const plain = opts.tls?.plainHttp ?? (isLoopbackHost(opts.host) && !opts.tls?.ca && !opts.tls?.insecure)
-    this._origin = `${plain ? 'http' : 'https'}://${opts.host}`
-    this.mayUpgrade = plain && opts.tls?.plainHttp === undefined
-    this.insecure = opts.tls?.insecure === true
-    this.clientCert = opts.tls?.cert !== undefined
-    if (this.insecure && !plain) this.warnInsecure()
     this.agent = agentFor(opts)
-    this.policy = new RetryPolicy({ retries: opts.retries, backoffMs: opts.backoffMs })
+    this.policy = new RetryPolicy({
+      retries: opts.retries,
+      backoffMs: opts.backoffMs,
+      rateLimitWaitMs: opts.rateLimitWaitMs,
+    })
+    this.throttle = opts.throttle ?? new HostThrottle(opts.host, opts.connections ?? 32)
     this.deadlineMs =
       opts.deadlineMs ?? DEADLINE_PER_TIMEOUT * Math.max(opts.headersTimeout ?? DEFAULT_TIMEOUT_MS, 1000)
     this.guards = new RequestGuards(opts.signal)
-    this.auth = new HostAuth(opts.host, opts.credentials, (url, init) => this.tokenFetch(url, init))
+    this.handshake = new Handshake({
+      host: opts.host,
+      tls: opts.tls,
+      credentials: opts.credentials,
+      agent: this.agent,
+      guards: this.guards,
+      deadlineMs: this.deadlineMs,
+      stats: this.stats,
+      retry: (what, attempt) => this.retrying(what, true, attempt),
+    })
   }
 
   /** `http://host` or `https://host`: where the API is served. */
   get origin(): string {
-    return this._origin
+    return this.handshake.origin
   }
 
-  /**
-   * Whether a realm, redirect or Location is an internal IP literal (loopback, private, link-local)
-   * while the registry itself is not: a registry must not steer us, or our credentials, inside.
-   */
+  /** Whether a URL the registry sent points at an internal address while the registry is not one. */
   pointsInside(target: URL): boolean {
-    const registryHost = new URL(this.origin).hostname
-    return target.hostname !== registryHost && isInternalIp(target.hostname) && !isInternalHost(registryHost)
+    return this.handshake.pointsInside(target)
   }
 
-  private warnInsecure(): void {
-    warnOnce(
-      `TLS certificate verification is OFF for ${this.host} (insecure): anyone on the path can read the credentials and alter images; give the CA file instead (tls.ca / --src-ca / --dst-ca)`,
-    )
+  private get auth(): HostAuth {
+    return this.handshake.auth
   }
 
   /** Sends a request; 2xx and `allow`ed statuses come back, anything else throws an ImgsyncError. */
   async send(req: RegistryRequest): Promise<RegistryResponse> {
-    await this.ensurePing()
-    return this.retrying(req.what, !isStream(req.body), () => this.exchange(req))
+    await this.handshake.ready()
+    return this.retrying(req.what, !isStream(req.body), (state) => this.exchange(req, state))
   }
 
   /**
@@ -127,38 +131,54 @@ export class RegistryTransport {
    * for again under the same retry policy as the request itself.
    */
   async read(req: RegistryRequest, maxBytes: number): Promise<{ res: RegistryResponse; bytes: Buffer }> {
-    await this.ensurePing()
-    return this.retrying(req.what, true, async () => {
-      const res = await this.exchange(req)
+    await this.handshake.ready()
+    return this.retrying(req.what, true, async (state) => {
+      const res = await this.exchange(req, state)
       const bytes = await readBounded(res.body, res.headers, maxBytes, this.host, req.what)
       return { res, bytes }
     })
   }
 
-  /** Runs `attempt` until it succeeds, fails for good, or the retry budget is spent. */
-  private async retrying<T>(what: string, replayable: boolean, attempt: () => Promise<T>): Promise<T> {
-    for (let n = 0; ; n++) {
-      try {
-        return await attempt()
-      } catch (err) {
-        const e = errorForNetwork(err, this.host, what)
-        if (!e.temporary || !replayable || !this.policy.allows(n)) throw e
+  /** The one retry policy, with this host's pause for rate limits. */
+  private retrying<T>(
+    what: string,
+    replayable: boolean,
+    attempt: (state: RetryState) => Promise<T>,
+  ): Promise<T> {
+    return this.policy.run(attempt, {
+      what,
+      replayable,
+      throttle: this.throttle,
+      toError: (err) => errorForNetwork(err, this.host, what),
+      onRetry: () => {
         this.stats.retries++
-        const wait = this.policy.delayMs(n, e.retryAfterMs)
-        log.debug(`retry ${n + 1}/${this.policy.retries} in ${Math.round(wait)}ms: ${e.message}`)
-        const guard = this.guards.open(undefined, `${this.host}: ${what}`)
-        await pause(wait, guard.signal).finally(guard.done)
-      }
+      },
+    })
+  }
+
+  /**
+   * Waits for a slot at this host (its rate-limit pause, concurrency, per-second ceiling) and counts
+   * the time a pause cost against the request's wait budget.
+   */
+  private async slot(state: RetryState, what: string): Promise<void> {
+    const guard = this.guards.open(undefined, `${this.host}: ${what}`)
+    try {
+      const paused = await this.throttle.acquire(guard.signal, this.policy.rateLimitWaitMs - state.waitedMs)
+      state.waitedMs += paused
+      this.stats.rateLimitWaitMs += paused
+      noteRateLimitWait(paused)
+    } finally {
+      guard.done()
     }
   }
 
   /** One request with its auth handshake: a 401 may be answered once with fresh credentials. */
-  private async exchange(req: RegistryRequest): Promise<RegistryResponse> {
+  private async exchange(req: RegistryRequest, state: RetryState): Promise<RegistryResponse> {
     const replayable = !isStream(req.body)
     let reauthed = false
     let relearned = false
     for (;;) {
-      const res = await this.once(req)
+      const res = await this.once(req, state)
       if (res.status < 300 || req.allow?.includes(res.status)) return res
       const text = await readErrorText(res.body, LIMITS.errorBodyBytes)
       const challenge = () => pickChallenge(parseChallenges(res.headers['www-authenticate']))
@@ -200,15 +220,33 @@ export class RegistryTransport {
           )
         }
       }
-      if (res.status === 429) this.stats.rateLimited++
-      throw errorForStatus(res.status, parseErrorBody(text), this.host, req.what, req.method, {
+      const error = errorForStatus(res.status, parseErrorBody(text), this.host, req.what, req.method, {
         retryAfterMs: retryAfterMs(header(res.headers, 'retry-after')),
       })
+      if (isRateLimit(error)) {
+        // every request to this host waits now, whoever retries this one
+        this.stats.rateLimited++
+        this.throttle.pause(error.retryAfterMs ?? this.policy.delayMs(0))
+      }
+      throw error
     }
   }
 
-  /** One HTTP exchange, following redirects by hand. */
-  private async once(req: RegistryRequest): Promise<RegistryResponse> {
+  /** One HTTP exchange, following redirects by hand, in a slot of the host's throttle. */
+  private async once(req: RegistryRequest, state: RetryState): Promise<RegistryResponse> {
+    if (req.pull) this.throttle.checkPull()
+    await this.slot(state, req.what)
+    let outcome: Outcome = 'other'
+    try {
+      const res = await this.follow(req)
+      outcome = res.status === 429 ? 'limited' : res.status < 500 ? 'ok' : 'other'
+      return res
+    } finally {
+      this.throttle.release(outcome)
+    }
+  }
+
+  private async follow(req: RegistryRequest): Promise<RegistryResponse> {
     let url = req.path.startsWith('http') ? req.path : this.origin + req.path
     const authorization = await this.auth.header(req.scopes, { forStream: isStream(req.body) })
     const guard = this.guards.open(req.blob ? undefined : this.deadlineMs, `${this.host}: ${req.what}`)
@@ -229,8 +267,7 @@ export class RegistryTransport {
           ...(req.method === 'HEAD' && { reset: false }),
         })
         if (log.enabled('debug')) log.debug(`${res.statusCode} ${req.method} ${url}`)
-        const warning = header(res.headers, 'warning')
-        if (warning) warnOnce(`${this.host}: ${warning}`)
+        this.noteHeaders(res.headers)
         if (REDIRECT_STATUS.has(res.statusCode) && (req.method === 'GET' || req.method === 'HEAD')) {
           await drain(res.body)
           url = this.redirectTarget(header(res.headers, 'location'), url, hop, req.what)
@@ -243,6 +280,17 @@ export class RegistryTransport {
       guard.done()
       throw err
     }
+  }
+
+  /** Registry Warning headers (logged once) and Docker Hub's pull allowance. */
+  private noteHeaders(headers: RegistryResponse['headers']): void {
+    const warning = header(headers, 'warning')
+    if (warning) warnOnce(`${this.host}: ${warning}`)
+    this.throttle.notePullAllowance(
+      header(headers, 'ratelimit-remaining'),
+      header(headers, 'ratelimit-limit'),
+      header(headers, 'ratelimit-reset'),
+    )
   }
 
   private redirectTarget(location: string | undefined, from: string, hop: number, what: string): string {
@@ -274,147 +322,5 @@ export class RegistryTransport {
       })
     }
     return url
-  }
-
-  /** GET /v2/ once per host to learn whether and how it wants authentication. */
-  private ensurePing(): Promise<void> {
-    if (!this.ping) {
-      this.ping = this.doPing().catch((err) => {
-        this.ping = undefined
-        throw err
-      })
-    }
-    return this.ping
-  }
-
-  private async doPing(): Promise<void> {
-    try {
-      // an unreachable host fails at once: there is nothing to wait for
-      await this.retrying('connect', true, () => this.pingOnce())
-    } catch (err) {
-      const e = errorForNetwork(err, this.host, 'connect')
-      if (
-        e.code === 'NETWORK' &&
-        this.origin.startsWith('https:') &&
-        !this.clientCert &&
-        /UND_ERR_SOCKET|ECONNRESET/.test(e.message)
-      ) {
-        // TLS 1.3 servers that demand a client certificate just close the connection
-        throw new ImgsyncError(
-          'TLS',
-          `${this.host}: the registry closed the TLS connection before answering; it probably requires a client certificate`,
-          { suggestions: ['give registries.<name>.tls.cert and tls.key (mutual TLS)'] },
-        )
-      }
-      throw e
-    }
-  }
-
-  private async pingOnce(): Promise<void> {
-    const guard = this.guards.open(this.deadlineMs, `${this.host}: GET /v2/`)
-    let res: Dispatcher.ResponseData
-    try {
-      res = await request(`${this.origin}/v2/`, {
-        method: 'GET',
-        headers: { 'user-agent': 'imgsync' },
-        dispatcher: this.agent,
-        signal: guard.signal,
-      })
-    } catch (err) {
-      guard.done()
-      const e = errorForNetwork(err, this.host, 'connect')
-      // a refused or unresolvable host is not coming back in a second
-      if (/cannot connect/.test(e.message))
-        throw new ImgsyncError(e.code, e.message, { suggestions: e.suggestions })
-      throw e
-    }
-    this.stats.requests++
-    const text = await readErrorText(res.body, LIMITS.errorBodyBytes)
-    guard.done()
-    if (res.statusCode === 400 && this.mayUpgrade) {
-      // a loopback registry that speaks TLS answers plain HTTP with "...HTTP request to an HTTPS server"
-      this.mayUpgrade = false
-      if (/https/i.test(text)) {
-        this._origin = `https://${this.host}`
-        log.debug(`${this.host} speaks TLS; switching to https`)
-        return this.pingOnce()
-      }
-    }
-    if (res.statusCode === 200) return this.auth.learn(undefined)
-    if (res.statusCode === 401) {
-      const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
-      if (!challenge) {
-        throw new ImgsyncError(
-          'AUTH_FAILED',
-          `${this.host}: asks for authentication without a usable challenge`,
-        )
-      }
-      this.auth.learn(challenge)
-      if (challenge.scheme === 'basic' && !(await this.auth.credentials())?.username) {
-        throw new ImgsyncError('AUTH_FAILED', `${this.host}: needs a username and password`, {
-          suggestions: [
-            'give credentials: rule file, docker login, --src-creds-file / --dst-creds-file, or IMGSYNC_SRC_/IMGSYNC_DST_USERNAME and _PASSWORD',
-          ],
-        })
-      }
-      return
-    }
-    if (res.statusCode === 404) {
-      throw new ImgsyncError(
-        'REGISTRY_ERROR',
-        `${this.host}: does not look like an OCI registry (GET /v2/ → 404)`,
-        {
-          suggestions: ['check the host and port'],
-        },
-      )
-    }
-    throw errorForStatus(res.statusCode, {}, this.host, 'GET /v2/', 'GET', {
-      retryAfterMs: retryAfterMs(header(res.headers, 'retry-after')),
-    })
-  }
-
-  private async tokenFetch(
-    url: string,
-    init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
-  ) {
-    const target = new URL(url)
-    if (
-      target.protocol !== 'https:' &&
-      !(target.protocol === 'http:' && (this.origin.startsWith('http:') || isLoopbackHost(target.host)))
-    ) {
-      throw new ImgsyncError('AUTH_FAILED', `${this.host}: refusing token realm ${target.origin} (not https)`)
-    }
-    if (this.pointsInside(target)) {
-      throw new ImgsyncError(
-        'AUTH_FAILED',
-        `${this.host}: refusing token realm ${target.origin} (an internal address for a registry that is not)`,
-      )
-    }
-    const guard = this.guards.open(this.deadlineMs, `${target.host}: token request`)
-    try {
-      const res = await request(url, {
-        method: init.method,
-        headers: { 'user-agent': 'imgsync', ...init.headers },
-        body: init.body,
-        dispatcher: this.agent,
-        signal: guard.signal,
-      })
-      this.stats.requests++
-      const bytes = await readBounded(res.body, res.headers, LIMITS.tokenBytes, target.host, 'token request')
-      return {
-        status: res.statusCode,
-        json: async () => {
-          try {
-            return JSON.parse(bytes.toString('utf8')) as unknown
-          } catch {
-            throw new ImgsyncError('AUTH_FAILED', `${this.host}: the token service sent an unreadable answer`)
-          }
-        },
-      }
-    } catch (err) {
-      throw errorForNetwork(err, target.host, 'token request')
-    } finally {
-      guard.done()
-    }
   }
 }

@@ -1,6 +1,9 @@
 import * as z from 'zod'
 import { PATH_COMPONENT } from '../registry/names.js'
-import { cronError, hostError, regexError, semverRangeError, timezoneError } from './checks.js'
+import { cronError, regexError, semverRangeError, timezoneError } from './checks.js'
+import { positiveInt, RegistryEntrySchema } from './registry-schema.js'
+
+export type { RegistryEntry } from './registry-schema.js'
 
 // The rule file contract (DESIGN.md §4). People and scripts write this file by hand, so key names
 // never change; new keys are optional. Every object is strict: a misspelt key is an error, not a
@@ -46,12 +49,6 @@ const regexString = z.string().superRefine((value, ctx) => {
     })
   }
 })
-
-const positiveInt = (what: string) =>
-  z
-    .number()
-    .int({ error: `must be a positive whole number (${what})` })
-    .positive({ error: `must be a positive whole number (${what})` })
 
 const namespaceString = z.string().superRefine((value, ctx) => {
   if (value !== '' && !REPOSITORY_PATH_PATTERN.test(value)) {
@@ -238,96 +235,6 @@ export const RuleSchema = z
     target: { registry: rule.target.registry, namespace: rule.target.namespace ?? rule.source.namespace },
   }))
 
-const TlsSchema = z.strictObject({
-  ca: z
-    .string()
-    .min(1)
-    .optional()
-    .meta({ description: 'PEM file of the CA that signed the registry certificate.' }),
-  cert: z.string().min(1).optional().meta({ description: 'Client certificate (PEM) for mutual TLS.' }),
-  key: z.string().min(1).optional().meta({ description: 'Client key (PEM) for mutual TLS.' }),
-  insecure: z.boolean().optional().meta({ description: 'Use TLS but do not verify the certificate.' }),
-  plainHttp: z.boolean().optional().meta({ description: 'Plain HTTP, no TLS.' }),
-})
-
-export const RegistryEntrySchema = z
-  .strictObject({
-    host: z
-      .string()
-      .superRefine((value, ctx) => {
-        const detail = hostError(value)
-        if (detail)
-          ctx.addIssue({
-            code: 'custom',
-            message: `invalid host ${JSON.stringify(value)}`,
-            params: { detail },
-          })
-      })
-      .optional()
-      .meta({ description: 'host[:port] of the registry.' }),
-    'oci-layout': z
-      .strictObject({ path: z.string().min(1, { error: 'must not be empty' }) })
-      .optional()
-      .meta({ description: 'An OCI image layout directory instead of a host (air-gapped transfer).' }),
-    credentials: z.strictObject({ username: z.string(), password: z.string() }).optional().meta({
-      description: `Omitted: docker config (~/.docker/config.json) or anonymous. Use \${ENV} for secrets.`,
-    }),
-    tls: TlsSchema.optional(),
-    concurrency: positiveInt('parallel requests to this registry')
-      .max(256, { error: 'must be at most 256' })
-      .optional(),
-  })
-  .superRefine((entry, ctx) => {
-    const hasHost = entry.host !== undefined
-    const hasLayout = entry['oci-layout'] !== undefined
-    if (hasHost === hasLayout) {
-      ctx.addIssue({
-        code: 'custom',
-        message: hasHost ? 'has both host and oci-layout' : 'needs host or oci-layout',
-        params: { detail: 'give exactly one of host: HOST[:PORT] or oci-layout: { path: DIR }' },
-      })
-    }
-    if (hasLayout && (entry.credentials || entry.tls || entry.concurrency !== undefined)) {
-      const key = entry.credentials ? 'credentials' : entry.tls ? 'tls' : 'concurrency'
-      ctx.addIssue({
-        code: 'custom',
-        path: [key],
-        message: 'only applies to a registry with host, not oci-layout',
-      })
-    }
-    const tls = entry.tls
-    if (!tls) return
-    for (const mode of ['insecure', 'plainHttp'] as const) {
-      if (tls[mode] && tls.ca !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tls', mode],
-          message: `cannot be combined with tls.ca`,
-          params: {
-            detail:
-              mode === 'insecure'
-                ? 'with a CA, verify instead of skipping verification'
-                : 'plain HTTP uses no CA',
-          },
-        })
-      }
-    }
-    if (tls.insecure && tls.plainHttp) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tls', 'plainHttp'],
-        message: 'choose one of tls.insecure and tls.plainHttp',
-      })
-    }
-    if ((tls.cert === undefined) !== (tls.key === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tls', tls.cert === undefined ? 'key' : 'cert'],
-        message: 'tls.cert and tls.key go together (client certificate for mutual TLS)',
-      })
-    }
-  })
-
 const ServeSchema = z.strictObject({
   webhookToken: z
     .string()
@@ -397,7 +304,6 @@ export const RuleFileSchema = z
 
 export type RuleFile = z.output<typeof RuleFileSchema>
 export type RuleFileInput = z.input<typeof RuleFileSchema>
-export type RegistryEntry = z.output<typeof RegistryEntrySchema>
 export type Rule = z.output<typeof RuleSchema>
 /** A rule as written in the file (defaults not applied, `tags` may be the string shorthand). */
 export type RuleInput = z.input<typeof RuleSchema>

@@ -7,6 +7,7 @@ import { ReferrerFinder } from '../copy/referrers.js'
 import { toImgsyncError } from '../errors.js'
 import type { ItemRecord } from '../records/types.js'
 import type { RegistryApi } from '../registry/api.js'
+import { emptyRequestStats, withRequestStats } from '../registry/request-stats.js'
 import type { ItemPlan, Plan } from './plan.js'
 import type { TaskSpec } from './task.js'
 import type { TaskRecords } from './task-records.js'
@@ -32,8 +33,13 @@ function copyDeps(spec: TaskSpec, plan: Plan): CopyDeps {
     blobs: new BlobCopier(
       pLimit(Math.max(1, spec.concurrency)),
       spec.blobLocations ?? new MemoryBlobLocations(),
-      (n) => spec.listener?.bytes?.(n),
-      spec.blobMinRate,
+      {
+        onBytes: (n) => spec.listener?.bytes?.(n),
+        minRate: spec.blobMinRate,
+        policy: spec.retry,
+        rate: spec.rate,
+        signal: spec.signal,
+      },
     ),
     referrers,
     targetTags: spec.targetTags,
@@ -45,27 +51,31 @@ function copyDeps(spec: TaskSpec, plan: Plan): CopyDeps {
 async function copyItem(p: ItemPlan, spec: TaskSpec, deps: CopyDeps, run: TaskRecords): Promise<ItemRecord> {
   const t0 = Date.now()
   if (spec.signal?.aborted) return run.item(place(p), { status: 'interrupted' }, t0)
+  // what retries, rate-limit waits and resumed transfers cost this item, wherever they happen
+  const cost = emptyRequestStats()
   try {
-    const out = await copyImage(
-      {
-        src: p.src,
-        srcRepo: p.srcRepo,
-        srcRef: p.srcRef,
-        dst: p.dst,
-        dstRepo: p.dstRepo,
-        dstTag: p.dstTag,
-        override: spec.override,
-        dryRun: spec.dryRun,
-        types: spec.types,
-        referrers: spec.referrers ?? true,
-        platforms: spec.platforms,
-      },
-      deps,
+    const out = await withRequestStats(cost, () =>
+      copyImage(
+        {
+          src: p.src,
+          srcRepo: p.srcRepo,
+          srcRef: p.srcRef,
+          dst: p.dst,
+          dstRepo: p.dstRepo,
+          dstTag: p.dstTag,
+          override: spec.override,
+          dryRun: spec.dryRun,
+          types: spec.types,
+          referrers: spec.referrers ?? true,
+          platforms: spec.platforms,
+        },
+        deps,
+      ),
     )
-    return run.item(place(p), { ...out, bytes: out.blobs.bytes }, t0)
+    return run.item(place(p), { ...out, bytes: out.blobs.bytes, cost }, t0)
   } catch (raw) {
     const error = toImgsyncError(raw)
-    return run.item(place(p), { status: spec.signal?.aborted ? 'interrupted' : 'failed', error }, t0)
+    return run.item(place(p), { status: spec.signal?.aborted ? 'interrupted' : 'failed', error, cost }, t0)
   }
 }
 

@@ -43,6 +43,8 @@ export function endpointFor(config: RuleFile, name: string, ruleFile: string): E
     credentials: entry.credentials,
     tls,
     connections: entry.concurrency,
+    ...(entry.limits && { limits: entry.limits }),
+    ...(entry.upload?.chunkSize && { chunkSize: entry.upload.chunkSize }),
   }
 }
 

@@ -1,6 +1,7 @@
-import type { RegistryApi } from '../registry/api.js'
+import type { RegistryApi, RequestCounts } from '../registry/api.js'
 import { type CredentialSource, type Credentials, staticCredentials } from '../registry/auth.js'
 import { chainCredentials, dockerConfigCredentials } from '../registry/credentials.js'
+import { HostThrottle } from '../registry/host-throttle.js'
 import { HttpRegistry } from '../registry/http-registry.js'
 import { OCI_PREFIX } from '../registry/location.js'
 import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js'
@@ -33,12 +34,19 @@ export interface RegistryEndpoint {
   /** the dockerConfig file was named by the user (--authfile), so it must exist */
   dockerConfigRequired?: boolean
   tls?: TlsOptions
-  /** connections per origin */
+  /** requests in flight at most (the registry entry's concurrency) */
   connections?: number
+  /** limits the user set: requests started per second, blob bytes per second */
+  limits?: { requestsPerSecond?: number; bandwidth?: number }
+  /** blobs above this go up in chunks of it */
+  chunkSize?: number
   headersTimeout?: number
   bodyTimeout?: number
   retries?: number
 }
+
+/** Requests in flight per registry host when neither its entry nor --concurrency says. */
+const DEFAULT_HOST_CONCURRENCY = 32
 
 const sourceIds = new WeakMap<CredentialSource, number>()
 let nextSourceId = 0
@@ -76,9 +84,28 @@ export class RegistryPool implements Registries {
    * `signal` (SIGINT/SIGTERM) ends every request and retry wait of every registry at once;
    * `dockerConfig` is the docker config file used where an endpoint names none.
    */
+  private readonly throttles = new Map<string, HostThrottle>()
+
   constructor(
-    private readonly opts: { signal?: AbortSignal; network?: NetworkSettings; dockerConfig?: string } = {},
+    private readonly opts: {
+      signal?: AbortSignal
+      network?: NetworkSettings
+      dockerConfig?: string
+      /** requests in flight per host where its entry sets no concurrency */
+      concurrency?: number
+    } = {},
   ) {}
+
+  /** One throttle per host: its pause, concurrency and ceiling hold for every client of it. */
+  private throttle(host: string, cfg: RegistryEndpoint): HostThrottle {
+    let t = this.throttles.get(host)
+    if (!t) {
+      const max = cfg.connections ?? this.opts.concurrency ?? DEFAULT_HOST_CONCURRENCY
+      t = new HostThrottle(host, max, cfg.limits?.requestsPerSecond)
+      this.throttles.set(host, t)
+    }
+    return t
+  }
 
   get(cfg: EndpointConfig): RegistryApi {
     return cfg.kind === 'layout' ? this.layout(cfg.path, cfg.mode) : this.registry(cfg)
@@ -104,7 +131,11 @@ export class RegistryPool implements Registries {
         headersTimeout: cfg.headersTimeout ?? this.opts.network?.timeoutMs,
         bodyTimeout: cfg.bodyTimeout ?? this.opts.network?.timeoutMs,
         retries: cfg.retries ?? this.opts.network?.retries,
+        rateLimitWaitMs: this.opts.network?.rateLimitWaitMs,
         signal: this.opts.signal,
+        throttle: this.throttle(apiHost(cfg.host), cfg),
+        chunkSize: cfg.chunkSize,
+        bandwidth: cfg.limits?.bandwidth,
       })
       this.byKey.set(key, api)
     }
@@ -121,8 +152,8 @@ export class RegistryPool implements Registries {
     return api
   }
 
-  /** Requests and 429s per registry since the pool was made (for serve's /metrics). */
-  stats(): { registry: string; requests: number; rateLimited: number }[] {
+  /** Requests, retries, 429s and rate-limit waits per registry since the pool was made (/metrics). */
+  stats(): ({ registry: string } & RequestCounts)[] {
     return [...this.byKey.values()].flatMap((api) => {
       const stats = api.requestStats?.()
       return stats ? [{ registry: api.name, ...stats }] : []

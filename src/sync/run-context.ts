@@ -6,13 +6,19 @@ import type { BlobLocations } from '../copy/blob-copier.js'
 import { openTargetTags, type TargetTags } from '../copy/tag-cache.js'
 import type { MinRate } from '../copy/verify-stream.js'
 import { RecordWriter } from '../records/store.js'
+import { ByteRate } from '../registry/byte-rate.js'
 import { DEFAULT_TIMEOUT_MS, LIMITS } from '../registry/limits.js'
+import { RetryPolicy } from '../registry/retry-policy.js'
 import { RegistryPool } from './registries.js'
 
-/** How long to wait for registries, and how often to try again (IMGSYNC_TIMEOUT, IMGSYNC_RETRIES). */
+/**
+ * How long to wait for registries, how often to try again, how long to wait out rate limits
+ * (IMGSYNC_TIMEOUT, IMGSYNC_RETRIES, IMGSYNC_RATE_LIMIT_WAIT).
+ */
 export interface NetworkSettings {
   timeoutMs?: number
   retries?: number
+  rateLimitWaitMs?: number
 }
 
 /** Where state beside the records lives; `off` keeps a cache in memory, or nowhere. */
@@ -33,6 +39,10 @@ export interface RunContextOptions {
   fullCheck?: boolean
   /** SIGINT/SIGTERM: no new work, and every request in flight ends */
   signal: AbortSignal
+  /** requests in flight per registry at most, unless its entry says otherwise (--concurrency) */
+  concurrency?: number
+  /** blob bytes per second for the whole process (--limit-rate) */
+  limitRate?: number
 }
 
 export interface RunContext {
@@ -44,6 +54,10 @@ export interface RunContext {
   lockDir: string
   /** a blob moving slower than this fails with TIMEOUT */
   blobMinRate: MinRate
+  /** the one retry policy for requests and blob transfers */
+  retry: RetryPolicy
+  /** process-wide blob bytes per second (--limit-rate) */
+  rate?: ByteRate
   /** flushes and closes what the run opened */
   close(): void
 }
@@ -53,7 +67,12 @@ export function createRunContext(opts: RunContextOptions): RunContext {
   const { caches } = opts
   return {
     records,
-    pool: new RegistryPool({ signal: opts.signal, network: opts.network, dockerConfig: opts.dockerConfig }),
+    pool: new RegistryPool({
+      signal: opts.signal,
+      network: opts.network,
+      dockerConfig: opts.dockerConfig,
+      concurrency: opts.concurrency,
+    }),
     signal: opts.signal,
     blobLocations: openBlobLocations(caches.blobLocations),
     targetTags: openTargetTags(caches.targetTags, caches.targetTagsTtlSeconds, opts.fullCheck),
@@ -62,6 +81,8 @@ export function createRunContext(opts: RunContextOptions): RunContext {
       bytes: LIMITS.blobMinBytesPerWindow,
       windowMs: opts.network.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     },
+    retry: new RetryPolicy({ retries: opts.network.retries, rateLimitWaitMs: opts.network.rateLimitWaitMs }),
+    ...(opts.limitRate && { rate: new ByteRate(opts.limitRate) }),
     close: () => records.close(),
   }
 }

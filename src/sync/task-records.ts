@@ -2,6 +2,7 @@
 // line per item, all built here, so every item record has the same shape whatever produced it.
 import type { ImgsyncError } from '../errors.js'
 import type { BlobCounts, ItemRecord, ItemStatus, TaskRecord, TaskStatus } from '../records/types.js'
+import type { RequestStats } from '../registry/request-stats.js'
 import type { Exclusion } from './plan.js'
 import { newTaskId, type TaskResult, type TaskSpec } from './task.js'
 
@@ -25,6 +26,8 @@ export interface ItemOutcome {
   referrers?: number
   bytes?: number
   blobs?: BlobCounts
+  /** what retries, rate-limit waits and resumed transfers cost the item */
+  cost?: RequestStats
 }
 
 /** A record's message says what to do next, so the hint travels with it. */
@@ -99,6 +102,9 @@ export class TaskRecords {
       ...(error && { message: withHint(error) }),
       bytes: outcome.bytes ?? 0,
       blobs: { copied: blobs.copied, mounted: blobs.mounted, skipped: blobs.skipped },
+      ...(outcome.cost?.retries && { retries: outcome.cost.retries }),
+      ...(outcome.cost?.rateLimitWaitMs && { rateLimitWaitMs: outcome.cost.rateLimitWaitMs }),
+      ...(outcome.cost?.resumedBytes && { resumedBytes: outcome.cost.resumedBytes }),
       startedAt: new Date(startedAt).toISOString(),
       durationMs: outcome.status === 'interrupted' && !error ? 0 : Date.now() - startedAt,
     }

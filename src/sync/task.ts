@@ -5,7 +5,9 @@ import type { TargetTags } from '../copy/tag-cache.js'
 import type { MinRate } from '../copy/verify-stream.js'
 import type { RecordWriter } from '../records/store.js'
 import type { ItemRecord, TaskRecord, TriggerType } from '../records/types.js'
+import type { ByteRate } from '../registry/byte-rate.js'
 import type { ArtifactKind, Platform } from '../registry/media-types.js'
+import type { RetryPolicy } from '../registry/retry-policy.js'
 import type { Exclusion, Plan } from './plan.js'
 
 /** Progress reported as events, so the engine never depends on a UI or on metrics. */
@@ -52,6 +54,10 @@ export interface TaskEnvironment {
   targetTags?: TargetTags
   /** a blob moving slower than this fails with TIMEOUT (default: no floor) */
   blobMinRate?: MinRate
+  /** the one retry policy (default: its defaults) */
+  retry?: RetryPolicy
+  /** process-wide blob bytes per second (--limit-rate) */
+  rate?: ByteRate
 }
 
 export type TaskSpec = TaskDefinition & TaskEnvironment

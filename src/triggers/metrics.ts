@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
+import type { RequestCounts } from '../registry/api.js'
 import type { TaskListener } from '../sync/task.js'
 
 /**
@@ -55,6 +56,24 @@ export class ServeMetrics {
     labelNames: ['registry'] as const,
     registers: [this.registry],
   })
+  readonly retries = new Gauge({
+    name: 'imgsync_registry_retries',
+    help: 'Requests to each registry tried again since start.',
+    labelNames: ['registry'] as const,
+    registers: [this.registry],
+  })
+  readonly rateLimitWait = new Gauge({
+    name: 'imgsync_registry_rate_limit_wait_seconds',
+    help: 'Seconds requests to each registry spent waiting out its rate limits since start.',
+    labelNames: ['registry'] as const,
+    registers: [this.registry],
+  })
+  readonly resumed = new Counter({
+    name: 'imgsync_resumed_bytes_total',
+    help: 'Blob bytes not transferred again because a broken transfer continued where it stopped.',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  })
 
   /** A listener for one task of `rule`. */
   listener(): TaskListener {
@@ -63,6 +82,7 @@ export class ServeMetrics {
         const rule = item.rule ?? ''
         this.items.inc({ rule, status: item.status })
         if (item.bytes > 0) this.bytes.inc({ rule }, item.bytes)
+        if (item.resumedBytes) this.resumed.inc({ rule }, item.resumedBytes)
       },
       taskDone: (task: TaskRecord) => {
         const rule = task.rule ?? ''
@@ -73,18 +93,19 @@ export class ServeMetrics {
   }
 
   /** Registry request counters, read from the transports when scraped. */
-  setRegistryStats(stats: { registry: string; requests: number; rateLimited: number }[]): void {
+  setRegistryStats(stats: ({ registry: string } & RequestCounts)[]): void {
     // one registry may sit behind several clients (other credentials): sum them
-    const sum = new Map<string, { requests: number; rateLimited: number }>()
-    for (const s of stats) {
-      const t = sum.get(s.registry) ?? { requests: 0, rateLimited: 0 }
-      t.requests += s.requests
-      t.rateLimited += s.rateLimited
-      sum.set(s.registry, t)
+    const sum = new Map<string, RequestCounts>()
+    for (const { registry, ...s } of stats) {
+      const t = sum.get(registry) ?? { requests: 0, retries: 0, rateLimited: 0, rateLimitWaitMs: 0 }
+      for (const k of Object.keys(t) as (keyof RequestCounts)[]) t[k] += s[k]
+      sum.set(registry, t)
     }
     for (const [registry, t] of sum) {
       this.requests.set({ registry }, t.requests)
       this.rateLimited.set({ registry }, t.rateLimited)
+      this.retries.set({ registry }, t.retries)
+      this.rateLimitWait.set({ registry }, t.rateLimitWaitMs / 1000)
     }
   }
 }

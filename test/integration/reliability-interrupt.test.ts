@@ -76,7 +76,10 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms
 /** Starts a slow sync and returns once two items are synced and two slow layers are being served. */
 async function startMidway(targetRepo: string) {
   const proxy = await slowSource()
-  const file = join(dir, `${targetRepo.replaceAll('/', '-')}.jsonl`)
+  // a directory of its own: the remembered blob locations beside the records must not let this run
+  // mount the layers another test (running at the same time) copied, instead of reading them slowly
+  const own = await mkdtemp(join(dir, 'run-'))
+  const file = join(own, `${targetRepo.replaceAll('/', '-')}.jsonl`)
   const args = ['sync', 'repo', `${proxy.host}/big/app`, `${dst.host}/${targetRepo}`, '--concurrency', '2']
   const run = start([...args, '--records', file, '--json'])
   let fast: string[] = []

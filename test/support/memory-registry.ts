@@ -360,8 +360,8 @@ export class MemoryRegistry implements RegistryApi {
     return this.hasBlobNow(repo, digest)
   }
 
-  async getBlob(repo: string, desc: Descriptor): Promise<Readable> {
-    await this.enter('getBlob', repo, desc.digest)
+  async getBlob(repo: string, desc: Descriptor, offset = 0): Promise<Readable> {
+    await this.enter('getBlob', repo, desc.digest + (offset > 0 ? ` from=${offset}` : ''))
     const fault = this.getBlobFaults.get(desc.digest)
     if (fault && fault.remaining > 0) {
       fault.remaining--
@@ -377,7 +377,8 @@ export class MemoryRegistry implements RegistryApi {
       if (bytes.length === 0) bytes = Buffer.from([0])
     }
     const chunks: Buffer[] = []
-    for (let i = 0; i < bytes.length; i += this.chunkSize) chunks.push(bytes.subarray(i, i + this.chunkSize))
+    for (let i = offset; i < bytes.length; i += this.chunkSize)
+      chunks.push(bytes.subarray(i, i + this.chunkSize))
     return Readable.from(chunks, { objectMode: false })
   }
 

@@ -3,7 +3,7 @@ import { BaseCommand } from '../../cli/base-command.js'
 import { exitCodeForTask, worstExit } from '../../cli/exit-codes.js'
 import { configFlag, taskFlags } from '../../cli/flags.js'
 import { warnAboutLiteralPasswords } from '../../cli/rule-file.js'
-import { type TaskJson, withRunContext } from '../../cli/task-runner.js'
+import { runOptionsFrom, type TaskJson, withRunContext } from '../../cli/task-runner.js'
 import { exitCodeFor } from '../../errors.js'
 import { loadRuleFile } from '../../rules/load.js'
 import { parseShard } from '../../rules/match.js'
@@ -71,6 +71,7 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     'full-check': taskFlags['full-check'],
     records: taskFlags.records,
     verbose: taskFlags.verbose,
+    'limit-rate': taskFlags['limit-rate'],
   }
 
   async run(): Promise<TriggerJson> {
@@ -83,25 +84,22 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
     warnAboutLiteralPasswords(ruleFile, loaded.literalPasswords)
     const rules = selectRules(config, names, flags.all)
     const json = this.jsonEnabled()
-    const runs = await withRunContext(
-      this.settings,
-      { json, recordsPath: flags.records, fullCheck: flags['full-check'] },
-      (ctx, listener) =>
-        triggerRules(
-          {
-            ruleFile,
-            config,
-            rules,
-            trigger: 'manual',
-            dryRun: flags['dry-run'],
-            concurrency: flags.concurrency,
-            shard,
-            waitMs: flags.wait * 1000,
-            maxDelete: flags['max-delete'],
-          },
-          ctx,
-          listener,
-        ),
+    const runs = await withRunContext(this.settings, runOptionsFrom(json, flags), (ctx, listener) =>
+      triggerRules(
+        {
+          ruleFile,
+          config,
+          rules,
+          trigger: 'manual',
+          dryRun: flags['dry-run'],
+          concurrency: flags.concurrency,
+          shard,
+          waitMs: flags.wait * 1000,
+          maxDelete: flags['max-delete'],
+        },
+        ctx,
+        listener,
+      ),
     )
 
     const out: TriggerJson = { tasks: [], errors: [] }

@@ -6,11 +6,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Settings } from '../../../src/cli/settings.js'
 import { ImgsyncError } from '../../../src/errors.js'
-import {
-  loadRuleFile,
-  parseRuleFile,
-  resolveRuleFilePath,
-} from '../../../src/rules/load.js'
+import { loadRuleFile, parseRuleFile, resolveRuleFilePath } from '../../../src/rules/load.js'
 import { ruleFileJsonSchema } from '../../../src/rules/schema.js'
 
 const goodPath = new URL('../../fixtures/rules/good.yaml', import.meta.url)
