@@ -45,3 +45,19 @@ export function parseByteSize(text: string | number): number | undefined {
   const bytes = Math.floor(Number(m[1]) * BYTE_SUFFIX[m[2]!.toLowerCase()]!)
   return bytes > 0 ? bytes : undefined
 }
+
+const DURATION_UNIT: Record<string, number> = {
+  '': 1000,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+}
+
+/** "30s", "15m", "1h", "500ms", "90" (seconds) → ms; undefined when it is not a duration. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(text)
+  if (!m) return undefined
+  return Math.round(Number(m[1]) * DURATION_UNIT[(m[2] ?? '').toLowerCase()]!)
+}

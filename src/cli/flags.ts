@@ -1,7 +1,7 @@
 // Flags that several commands share: the rule file, task behaviour, content selection, and how an
 // ad-hoc sync reaches each side (files and switches, never a secret itself).
 import { Flags } from '@oclif/core'
-import { parseByteSize } from '../text.js'
+import { parseByteSize, parseDuration } from '../text.js'
 
 /** The rule file location, for every command that reads or edits it. */
 export const configFlag = {
@@ -22,6 +22,20 @@ export function limitRateFlag() {
       if (bytes === undefined)
         throw new Error(`"${input}" is not a rate: write bytes per second, or e.g. 500k, 8M, 1G`)
       return bytes
+    },
+  })()
+}
+
+/** A duration flag ("30s", "15m", "1h"; a bare number is seconds), parsed to ms. */
+export function durationFlag(summary: string, defaultValue: string) {
+  return Flags.custom<number>({
+    summary: `${summary} (e.g. 30s, 15m, 1h; default ${defaultValue}).`,
+    helpValue: 'DURATION',
+    default: async () => parseDuration(defaultValue)!,
+    parse: async (input) => {
+      const ms = parseDuration(input)
+      if (ms === undefined) throw new Error(`"${input}" is not a duration: write e.g. 30s, 15m or 1h`)
+      return ms
     },
   })()
 }

@@ -6,9 +6,11 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { ImgsyncError } from '../errors.js'
 import type { LogLevel } from '../log.js'
+import { DEFAULT_ROTATION, type Rotation } from '../records/store.js'
 import type { Credentials } from '../registry/auth.js'
 import { DEFAULT_CONFIG_PATH } from '../rules/load.js'
 import type { CacheSettings, NetworkSettings } from '../sync/run-context.js'
+import { parseByteSize } from '../text.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -125,6 +127,31 @@ export class Settings {
       targetTags: tagCache && OFF.has(tagCache.toLowerCase()) ? 'off' : tagCache || beside('target-tags.tsv'),
       targetTagsTtlSeconds: ttl,
     }
+  }
+
+  /** IMGSYNC_RECORDS_MAX_SIZE (k/M/G) and IMGSYNC_RECORDS_KEEP: when and how records files rotate. */
+  get rotation(): Rotation {
+    const size = this.text('IMGSYNC_RECORDS_MAX_SIZE')
+    const keep = this.text('IMGSYNC_RECORDS_KEEP')
+    const maxBytes = size === undefined ? DEFAULT_ROTATION.maxBytes : parseByteSize(size)
+    if (maxBytes === undefined) {
+      throw invalid(
+        'IMGSYNC_RECORDS_MAX_SIZE',
+        size!,
+        'a size',
+        'write bytes or e.g. 100M, 1G (default 100M)',
+      )
+    }
+    const n = keep === undefined ? DEFAULT_ROTATION.keep : Number(keep)
+    if (!Number.isInteger(n) || n < 0 || n > 1000) {
+      throw invalid(
+        'IMGSYNC_RECORDS_KEEP',
+        keep!,
+        'a whole number from 0 to 1000',
+        'set it to the rotated files to keep (default 10)',
+      )
+    }
+    return { maxBytes, keep: n }
   }
 
   /** `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */

@@ -48,6 +48,7 @@ export async function withRunContext<T>(
     signal: signals.signal,
     concurrency: opts.concurrency,
     limitRate: opts.limitRate,
+    rotation: settings.rotation,
   })
   try {
     return await fn(ctx, new ProgressView(!opts.json && process.stderr.isTTY === true))

@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { filterItems, parseSince, type RecordFilter, summarizeTasks } from '../records/query.js'
-import { readRecords } from '../records/store.js'
+import { withLiveness } from '../records/liveness.js'
+import { ItemQuery, parseSince, type RecordFilter, TaskSummary } from '../records/query.js'
+import { looksWhole, parseRecord, recordFiles, scanLines } from '../records/reader.js'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
 import { printable } from '../text.js'
 import { renderTable } from '../ui/table.js'
@@ -68,15 +69,28 @@ Pass --records several times, or a directory, to read the records of several wor
       since: flags.since ? parseSince(flags.since, Date.now()) : undefined,
       limit: flags.limit,
     }
-    const { records, damaged } = await readRecords(paths)
-    if (damaged.length > 0)
-      this.warn(`skipped ${damaged.length} damaged line(s): ${damaged.slice(0, 5).join(', ')}`)
-    if (flags.summary) {
-      const tasks = summarizeTasks(records, filter)
+    const files = await recordFiles(paths, flags.records !== undefined)
+    const query = flags.summary ? new TaskSummary(filter) : new ItemQuery(filter)
+    const damaged: string[] = []
+    let damagedCount = 0
+    await scanLines(files, (line, where) => {
+      // lines a query does not want are not parsed, only checked for damage
+      if (!query.wants(line) && looksWhole(line)) return
+      const rec = parseRecord(line)
+      if (rec) query.add(rec)
+      else if (damagedCount++ < 5) damaged.push(where())
+    })
+    if (damagedCount > 0) this.warn(`skipped ${damagedCount} damaged line(s): ${damaged.join(', ')}`)
+    if (files.length === 0) {
+      this.log('no tasks recorded yet')
+      return flags.summary ? { tasks: [], damaged } : { items: [], damaged }
+    }
+    if (query instanceof TaskSummary) {
+      const tasks = query.result().map(withLiveness)
       this.log(tasks.length === 0 ? 'no tasks recorded' : renderTable(TASK_HEADERS, tasks.map(taskRow)))
       return { tasks, damaged }
     }
-    const items = filterItems(records, filter)
+    const items = query.result()
     this.log(items.length === 0 ? 'no records match' : renderTable(ITEM_HEADERS, items.map(itemRow)))
     return { items, damaged }
   }

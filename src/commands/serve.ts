@@ -1,10 +1,12 @@
 import { once } from 'node:events'
-import { Flags } from '@oclif/core'
+import type { Server } from 'node:http'
+import { Flags, type Interfaces } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { configFlag, taskFlags } from '../cli/flags.js'
+import { configFlag, durationFlag, taskFlags } from '../cli/flags.js'
 import { warnAboutLiteralPasswords } from '../cli/rule-file.js'
 import { ImgsyncError } from '../errors.js'
 import { parseShard } from '../rules/match.js'
+import { holdServeLock, serveStateBase } from '../triggers/instance-lock.js'
 import { ServeMetrics } from '../triggers/metrics.js'
 import { createServeServer } from '../triggers/server.js'
 import { SyncService } from '../triggers/service.js'
@@ -52,27 +54,70 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
     'limit-rate': taskFlags['limit-rate'],
     concurrency: Flags.integer({ summary: 'Images in flight within one task.', default: 8, min: 1, max: 64 }),
     workers: Flags.integer({
-      summary: 'Tasks (schedules, push events) running at once.',
+      summary: 'Push jobs running at once (schedules and reconciles run beside them).',
       default: 2,
       min: 1,
       max: 32,
     }),
+    grace: durationFlag('On SIGTERM, how long queued and running push jobs get to finish', '20s'),
+    'retry-for': durationFlag('How long a push job whose registry is down keeps being retried', '15m'),
+    reconcile: durationFlag('How often auto rules are synced whole, for what pushes missed; 0 never', '1h'),
+    'degraded-after': durationFlag('How long a registry may fail before /healthz says degraded', '30s'),
+    'verbose-records': Flags.boolean({
+      summary: 'Record each skipped item of scheduled runs too (by default their task line counts them).',
+    }),
   }
 
-  async run(): Promise<{ stopped: true }> {
+  async run(): Promise<{ stopped: true; left: number }> {
     const { flags } = await this.parse(Serve)
     const m = /^(.*):(\d+)$/.exec(flags.listen)
-    if (!m)
+    if (!m) {
       throw new ImgsyncError(
         'INVALID_ARGUMENT',
         `--listen "${flags.listen}": expected HOST:PORT, e.g. 127.0.0.1:8080`,
       )
+    }
     const { settings } = this
     const recordsPath = settings.recordsPath(flags.records)
-    const metrics = new ServeMetrics()
     const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`)
+    // one serve per state (the records file, and the push journal beside it)
+    const shard = flags.shard ? parseShard(flags.shard) : undefined
+    const instance = await holdServeLock(serveStateBase(recordsPath, shard), recordsPath, flags.listen)
+    try {
+      const metrics = new ServeMetrics()
+      const service = await this.service(flags, recordsPath, metrics, say)
+      const server = createServeServer(service, metrics)
+      await listen(server, flags.listen, m[1]!.replace(/^\[|\]$/g, ''), Number(m[2]))
+      say(`listening on http://${flags.listen} (records ${recordsPath})`)
+      if (!service.webhookToken())
+        say('webhooks are off until IMGSYNC_WEBHOOK_TOKEN or serve.webhookToken is set')
+      service.start()
+      if (flags.backfill) void service.backfill()
+      process.on('SIGHUP', () => void service.reload())
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGTERM', () => resolve('SIGTERM'))
+        process.once('SIGINT', () => resolve('SIGINT'))
+      })
+      say(`${signal}: no new pushes; running jobs get ${flags.grace / 1000}s, then they are interrupted`)
+      server.close()
+      server.closeAllConnections()
+      const { left } = await service.stop(flags.grace)
+      say(left > 0 ? `stopped; ${left} push job(s) kept in the journal for the next start` : 'stopped')
+      return { stopped: true, left }
+    } finally {
+      await instance.release()
+    }
+  }
+
+  private service(
+    flags: Interfaces.InferredFlags<typeof Serve.flags>,
+    recordsPath: string,
+    metrics: ServeMetrics,
+    say: (line: string) => void,
+  ): Promise<SyncService> {
+    const { settings } = this
     const configPath = settings.configPath(flags.config)
-    const service = await SyncService.create({
+    return SyncService.create({
       configPath,
       env: settings.env,
       run: {
@@ -83,42 +128,31 @@ GET /healthz answers 200 while serving; GET /metrics is Prometheus text. SIGHUP 
         fullCheck: flags['full-check'],
         concurrency: flags.concurrency,
         limitRate: flags['limit-rate'],
+        rotation: settings.rotation,
       },
       concurrency: flags.concurrency,
       workers: flags.workers,
       shard: flags.shard ? parseShard(flags.shard) : undefined,
       webhookToken: settings.webhookToken,
+      retryForMs: flags['retry-for'],
+      reconcileMs: flags.reconcile,
+      degradedAfterMs: flags['degraded-after'],
+      verboseRecords: flags['verbose-records'],
       metrics,
       say,
+    }).then((service) => {
+      warnAboutLiteralPasswords(configPath, service.literalPasswords)
+      return service
     })
-    warnAboutLiteralPasswords(configPath, service.literalPasswords)
-    const server = createServeServer(service, metrics)
-    server.listen(Number(m[2]), m[1]!.replace(/^\[|\]$/g, ''))
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        throw new ImgsyncError(
-          'INVALID_ARGUMENT',
-          `cannot listen on ${flags.listen}: ${(err as Error).message}`,
-        )
-      }),
-    ])
-    say(`listening on http://${flags.listen} (records ${recordsPath})`)
-    if (!service.webhookToken())
-      say('webhooks are off until IMGSYNC_WEBHOOK_TOKEN or serve.webhookToken is set')
-    service.start()
-    if (flags.backfill) void service.backfill()
-
-    process.on('SIGHUP', () => void service.reload())
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'))
-      process.once('SIGINT', () => resolve('SIGINT'))
-    })
-    say(`${signal}: no new work; interrupting running items`)
-    server.close()
-    server.closeAllConnections()
-    await service.stop()
-    say('stopped')
-    return { stopped: true }
   }
+}
+
+async function listen(server: Server, address: string, host: string, port: number): Promise<void> {
+  server.listen(port, host)
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([err]) => {
+      throw new ImgsyncError('INVALID_ARGUMENT', `cannot listen on ${address}: ${(err as Error).message}`)
+    }),
+  ])
 }

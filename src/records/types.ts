@@ -2,7 +2,8 @@
 // and are part of the contract (README "Records").
 
 export type TriggerType = 'manual' | 'scheduled' | 'auto'
-export type TaskStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'interrupted'
+/** `abandoned` is never written: `records` shows it for a running task whose process is gone */
+export type TaskStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'interrupted' | 'abandoned'
 export type ItemStatus = 'synced' | 'skipped' | 'failed' | 'planned' | 'excluded' | 'interrupted' | 'deleted'
 
 export interface BlobCounts {
@@ -37,6 +38,13 @@ export interface TaskRecord {
   message?: string
   /** for sharded runs: "i/n" */
   shard?: string
+  /** a push job serve ran again from its journal after a stop */
+  replayed?: boolean
+  /** schedule ticks that came while this run still ran (skipped: a rule never overlaps itself) */
+  skippedTicks?: number
+  /** the process and host that ran it, so `records` can tell a task whose process died */
+  pid?: number
+  host?: string
 }
 
 export interface ItemRecord {

@@ -57,6 +57,10 @@ export interface RequestCounts {
   retries: number
   rateLimited: number
   rateLimitWaitMs: number
+  /** when a request last got an answer that was not a server error (ms) */
+  lastOkAt?: number
+  /** since when requests have failed (network, 5xx) with no success since (ms) */
+  failingSince?: number
 }
 
 /** What a backend can do; the copy engine asks these, never what kind of backend it is. */

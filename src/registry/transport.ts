@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { ImgsyncError } from '../errors.js'
 import { log, warnOnce } from '../log.js'
 import { agentFor, type PoolOptions } from './agents.js'
+import type { RequestCounts } from './api.js'
 import type { CredentialSource, HostAuth } from './auth.js'
 import { drain, header, readBounded, readErrorText } from './bounded-body.js'
 import { parseChallenges, pickChallenge } from './challenge.js'
@@ -80,7 +81,7 @@ export class RegistryTransport {
   private readonly deadlineMs: number
   private readonly guards: RequestGuards
   /** counts of requests by outcome, for metrics and tests */
-  readonly stats = { requests: 0, retries: 0, rateLimited: 0, rateLimitWaitMs: 0 }
+  readonly stats: RequestCounts = { requests: 0, retries: 0, rateLimited: 0, rateLimitWaitMs: 0 }
 
   constructor(opts: TransportOptions) {
     this.host = opts.host
@@ -102,8 +103,31 @@ export class RegistryTransport {
       guards: this.guards,
       deadlineMs: this.deadlineMs,
       stats: this.stats,
-      retry: (what, attempt) => this.retrying(what, true, attempt),
+      retry: (what, attempt) => this.retrying(what, true, () => this.noting(attempt)),
     })
+  }
+
+  /** Notes whether the registry answered (for /healthz: how long it has been failing). */
+  private async noting<T>(attempt: () => Promise<T>): Promise<T> {
+    try {
+      const result = await attempt()
+      this.noteOutcome('ok')
+      return result
+    } catch (err) {
+      const e = err as { code?: string; status?: number }
+      const down = e.code === 'NETWORK' || e.code === 'TIMEOUT' || (e.status !== undefined && e.status >= 500)
+      this.noteOutcome(down ? 'other' : 'ok')
+      throw err
+    }
+  }
+
+  /** For /healthz: how long this registry has failed (network, 5xx) with no success since. */
+  private noteOutcome(outcome: Outcome): void {
+    if (outcome === 'other') this.stats.failingSince ??= Date.now()
+    else {
+      this.stats.lastOkAt = Date.now()
+      this.stats.failingSince = undefined
+    }
   }
 
   /** `http://host` or `https://host`: where the API is served. */
@@ -243,6 +267,7 @@ export class RegistryTransport {
       return res
     } finally {
       this.throttle.release(outcome)
+      this.noteOutcome(outcome)
     }
   }
 

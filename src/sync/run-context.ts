@@ -5,7 +5,7 @@ import { openBlobLocations } from '../copy/blob-cache.js'
 import type { BlobLocations } from '../copy/blob-copier.js'
 import { openTargetTags, type TargetTags } from '../copy/tag-cache.js'
 import type { MinRate } from '../copy/verify-stream.js'
-import { RecordWriter } from '../records/store.js'
+import { RecordWriter, type Rotation } from '../records/store.js'
 import { ByteRate } from '../registry/byte-rate.js'
 import { DEFAULT_TIMEOUT_MS, LIMITS } from '../registry/limits.js'
 import { RetryPolicy } from '../registry/retry-policy.js'
@@ -43,6 +43,8 @@ export interface RunContextOptions {
   concurrency?: number
   /** blob bytes per second for the whole process (--limit-rate) */
   limitRate?: number
+  /** when the records file is rotated, and how many rotated files are kept */
+  rotation?: Rotation
 }
 
 export interface RunContext {
@@ -63,7 +65,7 @@ export interface RunContext {
 }
 
 export function createRunContext(opts: RunContextOptions): RunContext {
-  const records = new RecordWriter(opts.recordsPath)
+  const records = new RecordWriter(opts.recordsPath, opts.rotation)
   const { caches } = opts
   return {
     records,

@@ -21,13 +21,18 @@ export async function runTask(spec: TaskSpec): Promise<TaskResult> {
     // registry failures arrive as ImgsyncErrors; anything else is a bug in the planner
     return run.finish(toImgsyncError(err, 'INTERNAL'))
   }
+  run.planned = true
   run.excluded = plan.excluded
   run.task.repositories = plan.repositories
   run.task.items = plan.items.length + (plan.failures?.length ?? 0)
   spec.listener?.planned?.(plan)
   for (const f of plan.failures ?? []) run.record(run.item(f, { status: 'failed', error: f.error }))
   await copyItems(plan, spec, run)
-  if (plan.prune && plan.prune.length > 0 && !spec.signal?.aborted) {
+  if (plan.prune && plan.prune.length > 0) {
+    if (spec.signal?.aborted) {
+      run.pruneLeft = true
+      return run.finish()
+    }
     const error = await pruneStale(plan.prune, spec, run)
     if (error) return run.finish(error)
   }

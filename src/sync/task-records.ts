@@ -1,6 +1,7 @@
 // The records of one task: its task line (written when it starts and when it ends) and one item
 // line per item, all built here, so every item record has the same shape whatever produced it.
 import type { ImgsyncError } from '../errors.js'
+import { runner } from '../records/liveness.js'
 import type { BlobCounts, ItemRecord, ItemStatus, TaskRecord, TaskStatus } from '../records/types.js'
 import type { RequestStats } from '../registry/request-stats.js'
 import type { Exclusion } from './plan.js'
@@ -49,6 +50,10 @@ export class TaskRecords {
   readonly task: TaskRecord
   readonly items: ItemRecord[] = []
   excluded: Exclusion[] = []
+  /** set once the plan is known; a task stopped before that did not finish */
+  planned = false
+  /** prune was due but the task was stopped first */
+  pruneLeft = false
   private readonly started = Date.now()
   private finished = false
 
@@ -72,6 +77,8 @@ export class TaskRecords {
       successRate: 1,
       bytes: 0,
       ...(spec.shard !== undefined && { shard: spec.shard }),
+      ...(spec.replayed && { replayed: true }),
+      ...runner(),
     }
     spec.records.append(this.task)
     spec.listener?.taskStarted?.(this.task)
@@ -119,16 +126,23 @@ export class TaskRecords {
     else if (item.status === 'skipped') task.skipped++
     else if (item.status === 'failed') task.failed++
     task.bytes += item.bytes
-    this.spec.records.append(item)
+    // a quiet schedule keeps the records small: a skipped item is only counted on the task line
+    if (item.status !== 'skipped' || this.spec.recordSkipped !== false) this.spec.records.append(item)
     this.spec.listener?.itemDone?.(item)
+  }
+
+  /** Whether every planned item ended (synced, skipped or failed) and nothing was left undone. */
+  private complete(ran: number): boolean {
+    return this.planned && !this.pruneLeft && ran >= this.task.items
   }
 
   /** Writes the final task line; `error` fails the whole task with its code. */
   finish(error?: ImgsyncError): TaskResult {
     this.finished = true
     const { task, spec } = this
-    const interrupted = spec.signal?.aborted ?? false
     const ran = task.synced + task.skipped + task.failed
+    // a stop that came after the last item ended interrupts nothing
+    const interrupted = (spec.signal?.aborted ?? false) && !this.complete(ran)
     task.successRate = ran === 0 ? 1 : Math.round(((task.synced + task.skipped) / ran) * 10_000) / 10_000
     task.status = error ? 'failed' : finalStatus(task, interrupted)
     if (error) {
@@ -136,9 +150,10 @@ export class TaskRecords {
       task.message = withHint(error)
     } else if (interrupted) {
       task.code = 'INTERRUPTED'
-      task.message = 'stopped by a signal; run the same command again to finish'
+      task.message = spec.stopNote ?? 'stopped by a signal; run the same command again to finish'
     }
     task.durationMs = Date.now() - this.started
+    if (spec.overlap && spec.overlap.skippedTicks > 0) task.skippedTicks = spec.overlap.skippedTicks
     spec.blobLocations?.flush?.()
     spec.targetTags?.flush?.()
     spec.records.append(task)

@@ -40,6 +40,19 @@ export interface TaskDefinition {
   graceMs?: number
   /** prune deletes at most this many tags per task, else fails with PRUNE_LIMIT (default 10) */
   maxDelete?: number
+  /** a push job run again from serve's journal after a stop (noted on the task line) */
+  replayed?: boolean
+  /** write each skipped item (default); false: only the task line counts them (quiet schedules) */
+  recordSkipped?: boolean
+  /** the message of an interrupted task (default: run the same command again) */
+  stopNote?: string
+  /** counts schedule ticks skipped while this task runs; read when it finishes */
+  overlap?: Overlap
+}
+
+/** Ticks of a rule's schedule that came while its run still ran. */
+export interface Overlap {
+  skippedTicks: number
 }
 
 /** What a task runs in: usually a RunContext (run-context.ts) and a listener. */

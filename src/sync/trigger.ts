@@ -9,7 +9,7 @@ import { planRule, typesFilter } from './plan-rule.js'
 import type { RegistryPool } from './registries.js'
 import type { RunContext } from './run-context.js'
 import { runTask } from './run-task.js'
-import type { TaskListener, TaskResult } from './task.js'
+import type { Overlap, TaskListener, TaskResult, TaskSpec } from './task.js'
 
 /** Picks rules by name (each must exist and be enabled) or every enabled rule. */
 export function selectRules(config: RuleFile, names: string[], all: boolean): Rule[] {
@@ -52,6 +52,16 @@ export interface TriggerOptions {
   maxDelete?: number
   /** replaces the rule's own plan (serve uses it to sync just a pushed tag) */
   plan?: (rule: Rule, pool: RegistryPool) => Promise<Plan>
+  /** run under the rule's lock (default); a single pushed tag needs none */
+  lock?: boolean
+  /** the task runs a push job kept in serve's journal from before a stop */
+  replayed?: boolean
+  /** write skipped items (default); false: the task line carries their count */
+  recordSkipped?: boolean
+  /** schedule ticks skipped while the rule runs, for its task line */
+  overlap?: Overlap
+  /** what a stop means for this task (its `interrupted` message) */
+  stopNote?: string
 }
 
 export interface RuleRun {
@@ -61,45 +71,60 @@ export interface RuleRun {
   error?: ImgsyncError
 }
 
-/** Runs each rule as one task, one after another, each under its own lock. */
+/** The task that runs `rule` as `opts` say. */
+export function ruleTask(
+  rule: Rule,
+  opts: TriggerOptions,
+  ctx: RunContext,
+  listener?: TaskListener,
+): TaskSpec {
+  const { pool } = ctx
+  const shard = opts.shard && `${opts.shard.index}/${opts.shard.count}`
+  return {
+    ...ctx,
+    listener,
+    trigger: opts.trigger,
+    rule: rule.name,
+    source: `${rule.source.registry}/${rule.source.namespace}`,
+    target: `${rule.target.registry}/${rule.target.namespace}`,
+    override: rule.override,
+    dryRun: opts.dryRun,
+    concurrency: opts.concurrency,
+    types: typesFilter(rule),
+    referrers: rule.referrers,
+    platforms: rule.platforms?.map(parsePlatform),
+    ...(shard && { shard }),
+    plan: () =>
+      opts.plan?.(rule, pool) ??
+      planRule(rule, opts.config, opts.ruleFile, pool, {
+        shard: opts.shard,
+        concurrency: opts.concurrency,
+      }),
+    maxDelete: opts.maxDelete,
+    ...(opts.replayed && { replayed: true }),
+    ...(opts.recordSkipped === false && { recordSkipped: false }),
+    ...(opts.overlap && { overlap: opts.overlap }),
+    ...(opts.stopNote && { stopNote: opts.stopNote }),
+  }
+}
+
+/** Runs each rule as one task, one after another, each under its own lock (unless told not to). */
 export async function triggerRules(
   opts: TriggerOptions,
   ctx: RunContext,
   listener?: TaskListener,
 ): Promise<RuleRun[]> {
-  const { pool } = ctx
   const shard = opts.shard && `${opts.shard.index}/${opts.shard.count}`
   const runs: RuleRun[] = []
   for (const rule of opts.rules) {
     if (ctx.signal.aborted) break
-    const run = () =>
-      runTask({
-        ...ctx,
-        listener,
-        trigger: opts.trigger,
-        rule: rule.name,
-        source: `${rule.source.registry}/${rule.source.namespace}`,
-        target: `${rule.target.registry}/${rule.target.namespace}`,
-        override: rule.override,
-        dryRun: opts.dryRun,
-        concurrency: opts.concurrency,
-        types: typesFilter(rule),
-        referrers: rule.referrers,
-        platforms: rule.platforms?.map(parsePlatform),
-        ...(shard && { shard }),
-        plan: () =>
-          opts.plan?.(rule, pool) ??
-          planRule(rule, opts.config, opts.ruleFile, pool, {
-            shard: opts.shard,
-            concurrency: opts.concurrency,
-          }),
-        maxDelete: opts.maxDelete,
-      })
+    const run = () => runTask(ruleTask(rule, opts, ctx, listener))
     try {
-      // a dry run changes nothing, so it needs no lock
-      const result = opts.dryRun
-        ? await run()
-        : await withRuleLock(ctx.lockDir, rule.name, opts.waitMs, run, shard)
+      // a dry run changes nothing, and a single pushed tag cannot race a whole run: no lock
+      const result =
+        opts.dryRun || opts.lock === false
+          ? await run()
+          : await withRuleLock(ctx.lockDir, rule.name, opts.waitMs, run, shard)
       runs.push({ rule: rule.name, result })
     } catch (err) {
       const e = toImgsyncError(err)

@@ -38,6 +38,23 @@ export class ServeMetrics {
     help: 'Push events waiting to be synced.',
     registers: [this.registry],
   })
+  readonly skippedTicks = new Counter({
+    name: 'imgsync_schedule_skipped_total',
+    help: 'Schedule ticks skipped because the rule still ran from the previous one.',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  })
+  readonly journalPending = new Gauge({
+    name: 'imgsync_journal_pending',
+    help: 'Push jobs accepted and not finished (kept in the journal across restarts).',
+    registers: [this.registry],
+  })
+  readonly registryLastSuccess = new Gauge({
+    name: 'imgsync_registry_last_success_timestamp_seconds',
+    help: 'When a request to the registry last got an answer that was not a server error.',
+    labelNames: ['registry'] as const,
+    registers: [this.registry],
+  })
   readonly events = new Counter({
     name: 'imgsync_webhook_events_total',
     help: 'Webhook events by source and outcome (queued, duplicate, ignored, unknown_host, filtered, rejected).',
@@ -96,10 +113,11 @@ export class ServeMetrics {
   setRegistryStats(stats: ({ registry: string } & RequestCounts)[]): void {
     // one registry may sit behind several clients (other credentials): sum them
     const sum = new Map<string, RequestCounts>()
-    for (const { registry, ...s } of stats) {
+    for (const { registry, lastOkAt, failingSince: _, ...s } of stats) {
       const t = sum.get(registry) ?? { requests: 0, retries: 0, rateLimited: 0, rateLimitWaitMs: 0 }
-      for (const k of Object.keys(t) as (keyof RequestCounts)[]) t[k] += s[k]
+      for (const k of ['requests', 'retries', 'rateLimited', 'rateLimitWaitMs'] as const) t[k] += s[k]
       sum.set(registry, t)
+      if (lastOkAt) this.registryLastSuccess.set({ registry }, lastOkAt / 1000)
     }
     for (const [registry, t] of sum) {
       this.requests.set({ registry }, t.requests)

@@ -50,7 +50,8 @@ export function createServeServer(service: SyncService, metrics: ServeMetrics): 
     try {
       if (req.method === 'GET' && path === '/healthz') {
         const health = service.health()
-        return send(res, health.status === 'ok' ? 200 : 503, health)
+        // degraded is still alive and ready: a registry's outage must not restart serve or cut its webhooks
+        return send(res, health.status === 'stopping' ? 503 : 200, health)
       }
       if (req.method === 'GET' && path === '/metrics') {
         metrics.setRegistryStats(service.registryStats())

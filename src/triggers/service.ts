@@ -1,16 +1,20 @@
-import { Cron } from 'croner'
-import pLimit from 'p-limit'
 import { toImgsyncError } from '../errors.js'
-import type { TriggerType } from '../records/types.js'
+import type { TaskRecord, TriggerType } from '../records/types.js'
 import { type Env, type LoadedRuleFile, loadRuleFile } from '../rules/load.js'
 import { inShard, type Shard } from '../rules/match.js'
 import type { Rule } from '../rules/schema.js'
 import { planPush } from '../sync/plan-rule.js'
 import { createRunContext, type RunContext, type RunContextOptions } from '../sync/run-context.js'
-import { type RuleRun, type TriggerOptions, triggerRules } from '../sync/trigger.js'
+import { runTask } from '../sync/run-task.js'
+import type { Overlap } from '../sync/task.js'
+import { type RuleRun, ruleTask, type TriggerOptions, triggerRules } from '../sync/trigger.js'
 import type { ParsedEvents, PushEvent } from './events.js'
+import { serveStateBase } from './instance-lock.js'
+import { type PushJob, PushJournal } from './journal.js'
 import type { ServeMetrics } from './metrics.js'
+import { type JobOutcome, PushQueue } from './push-queue.js'
 import { whenPushVisible } from './push-visible.js'
+import { Schedules } from './schedules.js'
 
 export interface ServeOptions {
   configPath: string
@@ -20,39 +24,47 @@ export interface ServeOptions {
   run: Omit<RunContextOptions, 'signal'>
   /** images in flight within one task */
   concurrency: number
-  /** tasks (push events, schedules) running at once */
+  /** push jobs running at once (schedules and reconciles run beside them) */
   workers: number
   shard?: Shard
   /** IMGSYNC_WEBHOOK_TOKEN; wins over the rule file's serve.webhookToken */
   webhookToken?: string
+  /** how long a push job whose registry is down keeps being retried */
+  retryForMs: number
+  /** how often auto rules are synced whole (what pushes missed); 0: never */
+  reconcileMs: number
+  /** a registry failing for longer than this makes /healthz say degraded */
+  degradedAfterMs: number
+  /** write skipped items of scheduled runs too (default: the task line carries their count) */
+  verboseRecords?: boolean
   metrics: ServeMetrics
   /** one line per event worth telling an operator (stderr) */
   say: (line: string) => void
 }
 
-/** How long a push-triggered task waits for a manual or scheduled run of the same rule. */
-const AUTO_LOCK_WAIT_MS = 10 * 60_000
 /** Push event ids remembered for deduplication (distribution retries deliveries). */
 const SEEN_EVENTS = 10_000
-/** Push tasks waiting for a worker; beyond this a webhook is answered 503 (the sender retries). */
+/** Push jobs waiting before a webhook is answered 503 (the sender retries). */
 export const MAX_QUEUED = 1000
+/** Failure codes a later try may not meet: the registry was down, slow, or busy. */
+const RETRYABLE = new Set(['NETWORK', 'TIMEOUT', 'RATE_LIMITED', 'REGISTRY_ERROR'])
+/** The message of a push job's task that a stop cut short. */
+const STOP_NOTE = 'serve stopped; the push stays in its journal and runs when serve starts again'
 
 /**
- * The long-running side of imgsync: schedule rules on their cron, auto rules on push events,
- * everything through the same engine and records as `rule trigger`.
+ * The long-running side of imgsync: schedule rules on their cron, auto rules on push events (a
+ * journalled queue) and a periodic reconcile, everything through the same engine and records as
+ * `rule trigger`.
  */
 export class SyncService {
   private loaded: LoadedRuleFile
-  private crons: Cron[] = []
-  private readonly limit: ReturnType<typeof pLimit>
   private readonly seen = new Set<string>()
-  /** queued, not yet started push tasks by rule, repository and tag: a newer push joins the queued one */
-  private readonly waiting = new Map<string, { digest?: string }>()
-  /** the digest each running push task syncs, by rule, repository and tag */
-  private readonly syncing = new Map<string, string | undefined>()
   private readonly controller = new AbortController()
-  private readonly running = new Set<Promise<unknown>>()
   private readonly ctx: RunContext
+  private readonly journal: PushJournal
+  private readonly queue: PushQueue
+  private readonly schedules: Schedules
+  private replayed = new Set<string>()
   private stopping = false
 
   private constructor(
@@ -60,8 +72,26 @@ export class SyncService {
     loaded: LoadedRuleFile,
   ) {
     this.loaded = loaded
-    this.limit = pLimit(Math.max(1, opts.workers))
     this.ctx = createRunContext({ ...opts.run, signal: this.controller.signal })
+    // the state of this serve: beside its records (not *.jsonl: it is not records)
+    this.journal = new PushJournal(`${serveStateBase(this.ctx.records.path, opts.shard)}.journal`)
+    this.queue = new PushQueue({
+      workers: opts.workers,
+      journal: this.journal,
+      run: (job) => this.runJob(job),
+      retryForMs: opts.retryForMs,
+      maxQueued: MAX_QUEUED,
+      say: opts.say,
+    })
+    this.schedules = new Schedules({
+      run: (rule, why, overlap) => this.runScheduled(rule, why, overlap),
+      skipped: (rule, streak) => {
+        opts.metrics.skippedTicks.inc({ rule: rule.name })
+        if (streak === 1)
+          opts.say(`rule ${rule.name}: a tick came while it still ran; skipping until it ends`)
+      },
+      say: opts.say,
+    })
   }
 
   static async create(opts: ServeOptions): Promise<SyncService> {
@@ -81,37 +111,33 @@ export class SyncService {
     return this.opts.webhookToken || this.loaded.config.serve?.webhookToken || undefined
   }
 
-  /** Schedules every enabled schedule rule; croner's `protect` keeps one rule's runs from overlapping. */
+  /** Starts schedules and reconciles, and runs again the push jobs the journal kept. */
   start(): void {
-    for (const rule of this.rules) {
-      if (!rule.enabled || rule.trigger.type !== 'schedule') continue
-      const { cron, timezone } = rule.trigger
-      const job = new Cron(cron, { timezone, protect: true, catch: true }, async () => {
-        await this.track(this.runRule(rule, 'scheduled'))
-      })
-      this.crons.push(job)
-      this.opts.say(
-        `rule ${rule.name}: scheduled "${cron}"${timezone ? ` ${timezone}` : ''}, next ${job.nextRun()?.toISOString()}`,
-      )
-    }
+    this.schedules.start(this.rules, this.opts.reconcileMs)
     const auto = this.rules.filter((r) => r.enabled && r.trigger.type === 'auto').map((r) => r.name)
     if (auto.length > 0) this.opts.say(`auto rules (on push): ${auto.join(', ')}`)
+    const open = this.journal.load()
+    if (open.length > 0) {
+      this.opts.say(`replaying ${open.length} push job(s) accepted before the last stop`)
+      this.replayed = new Set(open.map((j) => j.id))
+      this.queue.replay(open)
+    }
+    this.updateGauges()
   }
 
   /** Runs every enabled auto rule once, for images pushed before the rule existed. */
   async backfill(): Promise<void> {
     const auto = this.rules.filter((r) => r.enabled && r.trigger.type === 'auto')
-    await Promise.all(auto.map((rule) => this.track(this.limit(() => this.runRule(rule, 'auto')))))
+    await Promise.all(auto.map((rule) => this.schedules.tick(rule, 'reconcile')))
   }
 
-  /** SIGHUP: re-read the rule file; on an error keep the rules that are running now. */
+  /** SIGHUP: re-read the rule file (on an error keep the rules running now); reopen the records file. */
   async reload(): Promise<void> {
+    this.ctx.records.reopen()
     try {
       const next = await loadRuleFile(this.opts.configPath, this.opts.env)
-      for (const c of this.crons) c.stop()
-      this.crons = []
       this.loaded = next
-      this.start()
+      this.schedules.start(this.rules, this.opts.reconcileMs)
       this.opts.say(`reloaded ${this.opts.configPath}: ${next.config.rules.length} rules`)
     } catch (err) {
       const e = toImgsyncError(err, 'CONFIG_INVALID')
@@ -121,10 +147,10 @@ export class SyncService {
 
   /** Whether the queue has room for another webhook delivery (else it is answered 503). */
   get acceptsEvents(): boolean {
-    return this.limit.pendingCount < MAX_QUEUED
+    return !this.stopping && this.queue.accepts
   }
 
-  /** Accepts parsed webhook events: deduplicate, coalesce, match auto rules, queue; returns at once. */
+  /** Accepts parsed webhook events: deduplicate, match auto rules, journal, queue; returns at once. */
   receive(source: 'distribution' | 'harbor', parsed: ParsedEvents): Record<string, number> {
     const counts: Record<string, number> = {
       queued: 0,
@@ -132,21 +158,37 @@ export class SyncService {
       duplicate: 0,
       unknown_host: 0,
       filtered: 0,
-      ignored: parsed.ignored,
-      invalid: parsed.invalid,
     }
+    counts.ignored = parsed.ignored
+    counts.invalid = parsed.invalid
     const { metrics } = this.opts
     if (parsed.ignored > 0) metrics.events.inc({ source, result: 'ignored' }, parsed.ignored)
     if (parsed.invalid > 0) metrics.events.inc({ source, result: 'invalid' }, parsed.invalid)
+    const perPush: PushJob[][] = []
     for (const push of parsed.pushes) {
-      const result = this.queuePush(push)
-      counts[result] = (counts[result] ?? 0) + 1
-      metrics.events.inc({ source, result })
+      const jobs = this.match(push)
+      if (Array.isArray(jobs)) perPush.push(jobs)
+      else this.count(counts, source, jobs)
     }
+    // every job is written to the journal (once, durably) before the sender hears 202
+    const results = this.queue.add(perPush.flat())
+    let at = 0
+    for (const jobs of perPush) {
+      const mine = results.slice(at, at + jobs.length)
+      at += jobs.length
+      this.count(counts, source, mine.includes('queued') ? 'queued' : 'coalesced')
+    }
+    this.updateGauges()
     return counts
   }
 
-  private queuePush(push: PushEvent): 'queued' | 'coalesced' | 'duplicate' | 'unknown_host' | 'filtered' {
+  private count(counts: Record<string, number>, source: string, result: string): void {
+    counts[result] = (counts[result] ?? 0) + 1
+    this.opts.metrics.events.inc({ source, result })
+  }
+
+  /** The jobs a push makes (one per auto rule it is for), or why it makes none. */
+  private match(push: PushEvent): PushJob[] | 'duplicate' | 'unknown_host' | 'filtered' {
     if (this.stopping) return 'filtered'
     if (this.seen.has(push.id)) return 'duplicate'
     this.seen.add(push.id)
@@ -154,74 +196,78 @@ export class SyncService {
     const { registries } = this.loaded.config
     const fromHost = (r: Rule) => registries[r.source.registry]?.host === push.host
     if (!this.rules.some(fromHost)) return 'unknown_host'
+    const { config, file } = this.loaded
     const rules = this.rules.filter(
       (r) =>
-        r.enabled && r.trigger.type === 'auto' && fromHost(r) && inShard(push.repository, this.opts.shard),
+        r.enabled &&
+        r.trigger.type === 'auto' &&
+        fromHost(r) &&
+        inShard(push.repository, this.opts.shard) &&
+        planPush(r, config, file, this.ctx.pool, push.repository, push.tag).items.length > 0,
     )
-    const { config, file } = this.loaded
-    // the plan is pure and cheap: made once here, to filter, and handed to the queued task
-    const wanted = rules
-      .map((rule) => ({ rule, plan: planPush(rule, config, file, this.ctx.pool, push.repository, push.tag) }))
-      .filter(({ plan }) => plan.items.length > 0)
-    if (wanted.length === 0) return 'filtered'
-    let queued = false
-    for (const { rule, plan } of wanted) {
-      const key = `${rule.name}\n${push.repository}\n${push.tag}`
-      const pending = this.waiting.get(key)
-      if (pending) {
-        // the queued task has not looked at the tag yet: it syncs this newer push instead
-        pending.digest = push.digest
-        continue
-      }
-      // the same digest is being synced right now: this push brings nothing new
-      if (push.digest !== undefined && this.syncing.has(key) && this.syncing.get(key) === push.digest)
-        continue
-      const wait = { digest: push.digest }
-      this.waiting.set(key, wait)
-      queued = true
-      void this.track(
-        this.limit(async () => {
-          this.waiting.delete(key)
-          this.syncing.set(key, wait.digest)
-          try {
-            return await this.runRule(rule, 'auto', () =>
-              whenPushVisible(plan, wait.digest, { signal: this.controller.signal }),
-            )
-          } finally {
-            if (this.syncing.get(key) === wait.digest) this.syncing.delete(key)
-          }
-        }),
-      )
-    }
-    this.updateQueueDepth()
-    return queued ? 'queued' : 'coalesced'
+    if (rules.length === 0) return 'filtered'
+    const { repository, tag, digest } = push
+    return rules.map((rule) => ({
+      id: `${push.id}#${rule.name}`,
+      rule: rule.name,
+      repository,
+      tag,
+      digest,
+      at: Date.now(),
+    }))
   }
 
-  private async runRule(rule: Rule, trigger: TriggerType, plan?: TriggerOptions['plan']) {
-    if (this.stopping) return
+  /** One push job: the rule's task for the pushed tag; a registry that is down means try again. */
+  private async runJob(job: PushJob): Promise<JobOutcome> {
+    const rule = this.rules.find((r) => r.name === job.rule && r.enabled && r.trigger.type === 'auto')
+    if (!rule || this.stopping) return this.stopping ? 'interrupted' : 'done'
+    const { config, file } = this.loaded
+    const plan = planPush(rule, config, file, this.ctx.pool, job.repository, job.tag)
+    if (plan.items.length === 0) return 'done'
+    const replayed = this.replayed.delete(job.id)
+    const runs = await this.runRule(rule, 'auto', {
+      plan: () => whenPushVisible(plan, job.digest, { signal: this.controller.signal }),
+      lock: false,
+      replayed,
+      stopNote: STOP_NOTE,
+    })
+    const task = runs[0]?.result?.task
+    if (!task) return this.stopping ? 'interrupted' : 'retry'
+    if (task.status === 'interrupted') return 'interrupted'
+    return failedForNow(
+      task,
+      runs[0]?.result?.items.map((i) => i.code),
+    )
+      ? 'retry'
+      : 'done'
+  }
+
+  private async runScheduled(rule: Rule, why: 'scheduled' | 'reconcile', overlap: Overlap): Promise<void> {
+    await this.runRule(rule, why === 'scheduled' ? 'scheduled' : 'auto', {
+      recordSkipped: this.opts.verboseRecords === true,
+      overlap,
+    })
+  }
+
+  private async runRule(
+    rule: Rule,
+    trigger: TriggerType,
+    extra: Partial<TriggerOptions> = {},
+  ): Promise<RuleRun[]> {
+    if (this.stopping) return []
     let runs: RuleRun[] = []
     try {
       runs = await triggerRules(
-        {
-          ruleFile: this.loaded.file,
-          config: this.loaded.config,
-          rules: [rule],
-          trigger,
-          dryRun: false,
-          concurrency: this.opts.concurrency,
-          shard: this.opts.shard,
-          waitMs: trigger === 'auto' ? AUTO_LOCK_WAIT_MS : 0,
-          plan,
-        },
+        { ...this.triggerOptions(rule, trigger), ...extra },
         this.ctx,
         this.opts.metrics.listener(),
       )
     } catch (err) {
       const e = toImgsyncError(err, 'INTERNAL')
       this.opts.say(`rule ${rule.name} (${trigger}): ${e.code}: ${e.message}`)
-      return
+      return []
     } finally {
-      this.updateQueueDepth()
+      this.updateGauges()
     }
     for (const run of runs) {
       if (run.error) this.opts.say(`rule ${rule.name} (${trigger}): ${run.error.code}: ${run.error.message}`)
@@ -232,16 +278,25 @@ export class SyncService {
         )
       }
     }
+    return runs
   }
 
-  private track<T>(p: Promise<T>): Promise<T> {
-    this.running.add(p)
-    void p.finally(() => this.running.delete(p))
-    return p
+  private triggerOptions(rule: Rule, trigger: TriggerType): TriggerOptions {
+    return {
+      ruleFile: this.loaded.file,
+      config: this.loaded.config,
+      rules: [rule],
+      trigger,
+      dryRun: false,
+      concurrency: this.opts.concurrency,
+      shard: this.opts.shard,
+      waitMs: 0,
+    }
   }
 
-  private updateQueueDepth(): void {
-    this.opts.metrics.queueDepth.set(this.limit.pendingCount)
+  private updateGauges(): void {
+    this.opts.metrics.queueDepth.set(this.queue.queued)
+    this.opts.metrics.journalPending.set(this.journal.pending)
   }
 
   /** Registry request counts for /metrics. */
@@ -250,21 +305,59 @@ export class SyncService {
   }
 
   health() {
+    const now = Date.now()
+    const failing = this.ctx.pool
+      .stats()
+      .filter((s) => s.failingSince !== undefined && now - s.failingSince > this.opts.degradedAfterMs)
+      .map((s) => `${s.registry} failing for ${Math.round((now - s.failingSince!) / 1000)}s`)
     return {
-      status: this.stopping ? 'stopping' : 'ok',
+      status: this.stopping ? 'stopping' : failing.length > 0 ? 'degraded' : 'ok',
+      ...(failing.length > 0 && { reasons: failing }),
       rules: this.rules.length,
-      scheduled: this.crons.length,
-      running: this.limit.activeCount,
-      queued: this.limit.pendingCount,
+      scheduled: this.schedules.count,
+      running: this.queue.running + this.schedules.running,
+      queued: this.queue.queued,
+      journal: this.journal.pending,
     }
   }
 
-  /** SIGTERM: take no more work, interrupt what runs (recorded `interrupted`), wait for it. */
-  async stop(): Promise<void> {
+  /**
+   * SIGTERM: takes no new pushes and stops the schedules; the queue gets `graceMs` to drain, then
+   * what still runs is interrupted. Every push job not finished is recorded `interrupted` and stays
+   * in the journal, to run at the next start.
+   */
+  async stop(graceMs: number): Promise<{ left: number }> {
+    this.schedules.stop()
+    const { left, unstarted } = await this.queue.drain(graceMs, () => {
+      this.stopping = true
+      this.controller.abort()
+    })
     this.stopping = true
-    for (const c of this.crons) c.stop()
-    this.controller.abort()
-    await Promise.allSettled([...this.running])
+    for (const job of unstarted) await this.recordUnstarted(job)
     this.ctx.close()
+    return { left }
   }
+
+  /** The records of a push job the stop left before it began: its items, interrupted. */
+  private async recordUnstarted(job: PushJob): Promise<void> {
+    const rule = this.rules.find((r) => r.name === job.rule)
+    if (!rule) return
+    const { config, file } = this.loaded
+    const plan = planPush(rule, config, file, this.ctx.pool, job.repository, job.tag)
+    if (plan.items.length === 0) return
+    // the service's signal is aborted: the task records each item interrupted and copies nothing
+    await runTask(
+      ruleTask(
+        rule,
+        { ...this.triggerOptions(rule, 'auto'), plan: async () => plan, stopNote: STOP_NOTE },
+        this.ctx,
+      ),
+    )
+  }
+}
+
+/** A task whose failures a later try may fix: the registry was down, slow or busy. */
+function failedForNow(task: TaskRecord, codes: (string | undefined)[] = []): boolean {
+  if (task.status === 'failed' && task.code && RETRYABLE.has(task.code)) return true
+  return task.failed > 0 && codes.some((c) => c !== undefined && RETRYABLE.has(c))
 }

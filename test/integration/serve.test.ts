@@ -1,83 +1,30 @@
 // `imgsync serve` with real registries: push notifications, schedules, metrics, SIGTERM; and sharding.
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { runImgsync, startImgsync } from '../harness/cli.js'
+import { runImgsync } from '../harness/cli.js'
 import { getManifest, listTags, pushImage } from '../harness/fixtures.js'
 import { freePort, type RunningRegistry, startRegistry } from '../harness/registry.js'
+import {
+  finalTasks,
+  metrics,
+  readRecords,
+  type Served,
+  serveReady,
+  WEBHOOK_TOKEN,
+  waitFor,
+} from '../harness/serve.js'
 
-const TOKEN = 'webhook-token-for-tests'
+const TOKEN = WEBHOOK_TOKEN
 let dir: string
 let children: ChildProcess[] = []
 
-interface Served {
-  child: ChildProcess
-  url: string
-  stderr: () => string
-  exited: Promise<number>
-}
-
-/** `imgsync serve` with the webhook token, its own lock directory and the given records file. */
-function startServe(
-  config: string,
-  port: number,
-  records: string,
-  locks: string,
-  extra: string[] = [],
-): Served {
-  const p = startImgsync(
-    ['serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records, ...extra],
-    { env: { IMGSYNC_WEBHOOK_TOKEN: TOKEN, IMGSYNC_LOCK_DIR: locks } },
-  )
-  return {
-    child: p.child,
-    url: `http://127.0.0.1:${port}`,
-    stderr: p.stderr,
-    exited: p.exited.then((e) => e.code ?? -1),
-  }
-}
-
 async function serve(config: string, records: string, extra: string[] = []): Promise<Served> {
-  const port = await freePort()
-  const s = startServe(config, port, records, join(dir, `locks-${port}`), extra)
+  const s = await serveReady(config, records, dir, extra)
   children.push(s.child)
-  for (let i = 0; i < 200; i++) {
-    if (
-      await fetch(`${s.url}/healthz`)
-        .then((r) => r.ok)
-        .catch(() => false)
-    )
-      return s
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`serve did not start: ${s.stderr()}`)
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
-
-async function readRecords(file: string) {
-  const text = await readFile(file, 'utf8').catch(() => '')
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l))
-}
-
-/** Final task lines (the last line per task id). */
-function finalTasks(records: { type: string; taskId: string; status: string }[]) {
-  const m = new Map<string, { type: string; taskId: string; status: string; [k: string]: unknown }>()
-  for (const r of records) if (r.type === 'task') m.set(r.taskId, r)
-  return [...m.values()]
+  return s
 }
 
 beforeAll(async () => {
@@ -116,9 +63,7 @@ rules:
     trigger: { type: auto }
 `,
     )
-    const s = startServe(config, port, records, join(dir, 'locks-auto'))
-    await waitFor('serve', async () => (await fetch(`${s.url}/healthz`)).ok || undefined, 10_000)
-    served = s
+    served = await serveReady(config, records, dir, [], port)
   })
 
   afterAll(async () => {
@@ -150,14 +95,7 @@ rules:
       },
     )
     const recs = await readRecords(records)
-    const text = await (await fetch(`${served.url}/metrics`)).text()
-    const samples = new Map<string, number>()
-    for (const line of text.split('\n')) {
-      if (line === '' || line.startsWith('#')) continue
-      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|NaN)$/.exec(line)
-      expect(m, `not Prometheus text: ${line}`).not.toBeNull()
-      samples.set(m![1]!, Number(m![2]))
-    }
+    const samples = await metrics(served.url)
     const synced = recs.filter((r) => r.type === 'item' && r.status === 'synced').length
     const finished = finalTasks(recs).filter((t) => t.status === 'succeeded').length
     expect(samples.get('imgsync_items_total{rule="releases",status="synced"}')).toBe(synced)

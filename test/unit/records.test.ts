@@ -6,7 +6,8 @@ import { Settings } from '../../src/cli/settings.js'
 import { ImgsyncError } from '../../src/errors.js'
 import { registerSecret } from '../../src/log.js'
 import { filterItems, latestTasks, parseSince, summarizeTasks } from '../../src/records/query.js'
-import { RecordWriter, readRecords } from '../../src/records/store.js'
+import { readRecords } from '../../src/records/reader.js'
+import { RecordWriter } from '../../src/records/store.js'
 import type { ItemRecord, ItemStatus, SyncRecord, TaskRecord } from '../../src/records/types.js'
 
 let dir: string

@@ -273,6 +273,33 @@ describe('runTask', () => {
     expect(result.task).toMatchObject({ status: 'interrupted', synced: 1, failed: 0, successRate: 1 })
   })
 
+  it('a stop that comes after the only item ended interrupts nothing: the task succeeded', async () => {
+    const { item } = world()
+    const ac = new AbortController()
+    const result = await runTask(
+      spec(async () => ({ items: [item('1.0')], excluded: [], repositories: 1 }), {
+        signal: ac.signal,
+        listener: { itemDone: () => ac.abort() },
+      }),
+    )
+    expect(result.task).toMatchObject({ status: 'succeeded', synced: 1 })
+    expect(result.task.code).toBeUndefined()
+  })
+
+  it('a stop while planning leaves the task interrupted, not succeeded with nothing', async () => {
+    const ac = new AbortController()
+    const result = await runTask(
+      spec(
+        async () => {
+          ac.abort()
+          throw new ImgsyncError('NETWORK', 'listing cut off')
+        },
+        { signal: ac.signal },
+      ),
+    )
+    expect(result.task).toMatchObject({ status: 'interrupted', code: 'INTERRUPTED', items: 0 })
+  })
+
   it('reports streamed bytes to the listener', async () => {
     const { imgs, item } = world()
     let bytes = 0
