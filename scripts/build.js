@@ -21,7 +21,7 @@ const commands = readdirSync(join(root, 'src/commands'), { recursive: true })
 
 await build({
   absWorkingDir: root,
-  entryPoints: ['src/oclif.ts', ...commands],
+  entryPoints: ['src/oclif.ts', 'src/cli/help.ts', ...commands],
   outbase: 'src',
   outdir: 'dist',
   chunkNames: 'chunks/[name]-[hash]',
