@@ -24,7 +24,11 @@ const RULE_FILE = [
 ] as const
 
 export const ENVIRONMENT: readonly EnvironmentVariable[] = [
-  { name: 'IMGSYNC_CONFIG', meaning: 'the rule file (default ./imgsync.yaml; --config wins)', commands: RULE_FILE },
+  {
+    name: 'IMGSYNC_CONFIG',
+    meaning: 'the rule file (default ./imgsync.yaml; --config wins)',
+    commands: RULE_FILE,
+  },
   {
     name: 'IMGSYNC_RECORDS',
     meaning: 'the records file (default ~/.local/state/imgsync/records.jsonl; --records wins)',
@@ -35,8 +39,16 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     meaning: 'where rule locks live (default locks/ beside the records)',
     commands: ['rule:trigger', 'serve'],
   },
-  { name: 'IMGSYNC_TIMEOUT', meaning: 'seconds to wait for an answer or an idle body (default 30)', commands: RUNS },
-  { name: 'IMGSYNC_RETRIES', meaning: 'tries after the first of a request or blob (0-20, default 5)', commands: RUNS },
+  {
+    name: 'IMGSYNC_TIMEOUT',
+    meaning: 'seconds to wait for an answer or an idle body (default 30)',
+    commands: RUNS,
+  },
+  {
+    name: 'IMGSYNC_RETRIES',
+    meaning: 'tries after the first of a request or blob (0-20, default 5)',
+    commands: RUNS,
+  },
   {
     name: 'IMGSYNC_RATE_LIMIT_WAIT',
     meaning: 'seconds one request may wait out rate limits (default 300)',

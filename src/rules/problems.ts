@@ -10,6 +10,7 @@ import {
 } from 'yaml'
 import type * as z from 'zod'
 import { ImgsyncError } from '../errors.js'
+import { editDistance } from '../text.js'
 import type { InterpolationProblem, Path } from './interpolate.js'
 
 // Turns YAML, interpolation and schema problems into one-line messages that point at the file:
@@ -360,20 +361,6 @@ function child(schema: SchemaLike, seg: string | number): SchemaLike[] {
   if (def.type === 'array' && def.element && typeof seg === 'number') return [def.element]
   if (def.type === 'record' && def.valueType) return [def.valueType]
   return []
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1))
-      diagonal = above
-    }
-  }
-  return row[b.length]!
 }
 
 function unique<T>(items: T[]): T[] {

@@ -157,7 +157,7 @@ const rows: Row[] = [
     args: (c) => ['sync', 'tag', ok(c), T(c), '--frobnicate'],
     code: 'INVALID_ARGUMENT',
     exit: 2,
-    says: /Nonexistent flag: --frobnicate.*see --help/,
+    says: /unknown flag --frobnicate.*see --help/,
   },
   {
     name: '--concurrency 0',

@@ -45,9 +45,9 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
   static args = {
     src: Args.string({
       required: true,
-      description: 'source image: host[:port]/repo:tag or host/repo@sha256:…',
+      description: 'source image: host[:port]/repo:tag or host/repo@sha256:… (docker:// in front is fine)',
     }),
-    dst: Args.string({ required: true, description: 'target repository: host[:port]/repo[:tag]' }),
+    dst: Args.string({ required: true, description: 'target repository: [docker://]host[:port]/repo[:tag]' }),
   }
 
   static flags = {
