@@ -197,7 +197,7 @@ try {
       source,
       '--source-namespace',
       'team-a',
-      '--tags',
+      '--include',
       '^\\d+\\.\\d+\\.\\d+$',
       '--target-registry',
       target,

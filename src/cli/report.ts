@@ -45,7 +45,8 @@ export function asImgsyncError(err: unknown, flags: readonly string[] = []): Img
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !/^See more help/.test(l))
-  if (err instanceof Errors.CLIError) {
+  // a flag's own parse function failing arrives as whatever it threw, under "Parsing --flag"
+  if (err instanceof Errors.CLIError || /^Parsing --/.test(first[0] ?? '')) {
     // "Parsing --concurrency" / "Missing 1 required arg:" say what is wrong on the next line
     const head = first[0] ?? 'invalid arguments'
     const line =

@@ -42,7 +42,7 @@ describe('npm run demo', () => {
     for (const w of words.slice(1)) expect(w[0]).toBe('imgsync')
     const create = words.find((w) => w[1] === 'rule' && w[2] === 'create')!
     const value = (flag: string) => create[create.indexOf(flag) + 1]
-    expect(value('--tags')).toBe('^\\d+\\.\\d+\\.\\d+$')
+    expect(value('--include')).toBe('^\\d+\\.\\d+\\.\\d+$')
     expect(value('--description')).toBe('release tags of team-a, mirrored')
     // the environment it runs them with comes first, also as a shell reads it
     expect(words[0]![0]).toBe('export')
