@@ -82,7 +82,7 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
             dst,
             pool.get(srcEndpoint),
             pool.get(dstEndpoint),
-            (tags) => selectSyncTags(filter, tags),
+            (tags) => selectSyncTags(filter, tags, 'flags'),
             flags.prune ? { filter } : undefined,
           ),
         maxDelete: flags['max-delete'],
