@@ -4,22 +4,23 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const readJson = (file) => JSON.parse(readFileSync(`${root}${file}`, 'utf8'))
+const argv = process.argv.slice(2)
 
-if (process.argv.length === 3 && process.argv[2] === '--version') {
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
   // answered before oclif loads, so scripts that probe for the CLI stay fast
   const { name, version } = readJson('package.json')
   process.stdout.write(`${name}/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
 } else {
-  // the bundled @oclif/core that the commands share (see scripts/build.js)
-  const { execute } = await import('../dist/oclif.js')
-  if (isOwnCommand(process.argv[2])) {
+  // the bundled @oclif/core that the commands share (see scripts/build.js), behind src/cli/main.ts
+  const { main } = await import('../dist/oclif.js')
+  if (isOwnCommand(argv[0])) {
     // imgsync's own commands (and their --help) need neither plugin (`help`, `autocomplete`);
     // not loading them saves start-up time on every sync
     const pjson = readJson('package.json')
     pjson.oclif.plugins = []
-    await execute({ loadOptions: { root, pjson } })
+    await main(argv, { root, pjson })
   } else {
-    await execute({ dir: import.meta.url })
+    await main(argv, root)
   }
 }
 

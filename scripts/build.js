@@ -4,20 +4,24 @@
 // path, through oclif.manifest.json); code they share, @oclif/core included, goes to dist/chunks,
 // so a command loads only its own dependencies (prom-client and croner only for `serve`) and
 // bin/run.js (through dist/oclif.js) and the commands share one copy of @oclif/core.
-// Types are checked by `npm run typecheck` (tsc --noEmit), not here.
-import { readdirSync } from 'node:fs'
+// Types are checked by `npm run typecheck` (tsc --noEmit), not here. Then `oclif manifest` writes
+// oclif.manifest.json, without oclif's update check: it would print an "update available" warning
+// into every build and ask the npm registry in the background.
+import { spawnSync } from 'node:child_process'
+import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+rmSync(join(root, 'dist'), { recursive: true, force: true })
 const commands = readdirSync(join(root, 'src/commands'), { recursive: true })
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
   .map((f) => join('src/commands', f))
 
 await build({
   absWorkingDir: root,
-  entryPoints: ['src/oclif.ts', ...commands],
+  entryPoints: ['src/oclif.ts', 'src/cli/help.ts', ...commands],
   outbase: 'src',
   outdir: 'dist',
   chunkNames: 'chunks/[name]-[hash]',
@@ -42,3 +46,14 @@ await build({
   },
   logLevel: 'warning',
 })
+
+const manifest = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules', 'oclif', 'bin', 'run.js'), 'manifest'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true' },
+  },
+)
+if (manifest.status !== 0) process.exit(manifest.status ?? 1)

@@ -1,17 +1,27 @@
 #!/usr/bin/env node
 // `npm run demo`: a self-contained tour on this machine. Starts two CNCF distribution registries on
 // loopback ports, pushes a small sample image, writes a rule, syncs, re-syncs, and shows the records.
-import { spawn, spawnSync } from 'node:child_process'
+// Every command is printed as it can be pasted into a shell. The registries and the temporary
+// directory (rule file, records, registry storage) are gone when it ends, however it ends; `--keep`
+// keeps the directory.
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+const keep = process.argv.includes('--keep')
 const work = mkdtempSync(join(tmpdir(), 'imgsync-demo-'))
 const children = []
+
+/** One shell word: as it is when that is safe, else in single quotes (a ' becomes '\''). */
+function shellQuote(word) {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word
+  return `'${word.replaceAll("'", `'\\''`)}'`
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -38,7 +48,7 @@ async function startRegistry(name) {
   )
   const child = spawn('docker-registry', ['serve', config], { stdio: 'ignore' })
   child.on('error', () => {
-    console.error('docker-registry is not installed: apt-get install -y docker-registry')
+    console.error('docker-registry is not installed: sh scripts/system-deps.sh demo')
     process.exit(2)
   })
   children.push(child)
@@ -100,23 +110,58 @@ async function pushImage(host, repo, tag, base) {
   if (res.status !== 201) throw new Error(`manifest push failed: ${res.status}`)
 }
 
+/** Runs imgsync (bin/run.js), printed as `imgsync ARGS` with each argument quoted for a shell. */
 function imgsync(args, env = {}) {
-  console.log(`\n$ imgsync ${args.join(' ')}`)
-  const res = spawnSync(process.execPath, [BIN, ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
+  // once stopping, nothing new starts: stop() ends the process
+  if (stopping) return new Promise(() => {})
+  console.log(`\n$ imgsync ${args.map(shellQuote).join(' ')}`)
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    })
+    children.push(child)
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)))
   })
-  return res.status
 }
 
-function stopAll() {
-  for (const c of children) c.kill('SIGTERM')
+const running = (c) => c.exitCode === null && c.signalCode === null
+
+/** Resolves when `child` has ended, or after `ms`. */
+function ended(child, ms) {
+  if (!running(child)) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
 }
-process.on('exit', stopAll)
+
+/** Last resort at exit: kills what still runs and removes the work directory (unless --keep). */
+function cleanUp() {
+  for (const c of children) if (running(c)) c.kill('SIGKILL')
+  if (!keep) rmSync(work, { recursive: true, force: true, maxRetries: 5 })
+}
+process.on('exit', cleanUp)
+
+/** Stops an imgsync still running (it records what it did), then the registries, then exits. */
+let stopping = false
+async function stop(signal) {
+  stopping = true
+  console.error(`\ndemo: ${signal}: stopping${keep ? '' : '; the work directory is removed'}`)
+  const all = [...children]
+  for (const c of all) if (running(c)) c.kill(c.spawnargs[0] === process.execPath ? 'SIGINT' : 'SIGTERM')
+  await Promise.all(all.map((c) => ended(c, 5000)))
+  process.exit(130)
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, () => void stop(signal))
 
 try {
   const [source, target] = await Promise.all([startRegistry('source'), startRegistry('target')])
-  console.log(`source registry: http://${source}   target registry: http://${target}   work dir: ${work}`)
+  console.log(`source registry: http://${source}   target registry: http://${target}`)
+  console.log(`work directory: ${work} (${keep ? 'kept' : 'removed at the end; --keep keeps it'})`)
   const base = randomBytes(64 * 1024)
   for (const [repo, tag] of [
     ['team-a/hello', '1.0.0'],
@@ -129,16 +174,21 @@ try {
   console.log('pushed team-a/hello:{1.0.0,1.1.0,1.2.0-rc1} and team-a/tools/cli:2.0.0 to the source')
 
   const env = { IMGSYNC_CONFIG: join(work, 'imgsync.yaml'), IMGSYNC_RECORDS: join(work, 'records.jsonl') }
+  console.log(
+    `\n$ export ${Object.entries(env)
+      .map(([k, v]) => `${k}=${shellQuote(v)}`)
+      .join(' ')}`,
+  )
   let failed = 0
-  failed += imgsync(
+  failed += await imgsync(
     ['sync', 'repo', `${source}/team-a/hello`, `${target}/team-a/hello`, '--exclude', '-rc', '-v'],
     env,
   )
-  failed += imgsync(
+  failed += await imgsync(
     ['sync', 'repo', `${source}/team-a/hello`, `${target}/team-a/hello`, '--exclude', '-rc'],
     env,
   )
-  failed += imgsync(
+  failed += await imgsync(
     [
       'rule',
       'create',
@@ -147,7 +197,7 @@ try {
       source,
       '--source-namespace',
       'team-a',
-      '--tags',
+      '--include',
       '^\\d+\\.\\d+\\.\\d+$',
       '--target-registry',
       target,
@@ -158,15 +208,13 @@ try {
     ],
     env,
   )
-  failed += imgsync(['rule', 'list'], env)
-  failed += imgsync(['rule', 'trigger', 'team-a-releases', '-v'], env)
-  failed += imgsync(['records', '--summary'], env)
-  failed += imgsync(['records', '--repo', 'team-a/hello'], env)
-  console.log(`\nrule file: ${env.IMGSYNC_CONFIG}\nrecords:   ${env.IMGSYNC_RECORDS}`)
-  stopAll()
+  failed += await imgsync(['rule', 'list'], env)
+  failed += await imgsync(['rule', 'trigger', 'team-a-releases', '-v'], env)
+  failed += await imgsync(['records', '--summary'], env)
+  failed += await imgsync(['records', '--repo', 'team-a/hello'], env)
+  if (keep) console.log(`\nrule file: ${env.IMGSYNC_CONFIG}\nrecords:   ${env.IMGSYNC_RECORDS}`)
   process.exit(failed === 0 ? 0 : 1)
 } catch (err) {
   console.error(`demo failed: ${err.message}`)
-  stopAll()
   process.exit(1)
 }

@@ -1,2 +1,3 @@
-// The bundle entry that bin/run.js loads: it shares dist/chunks' one copy of @oclif/core with the commands.
-export { execute } from '@oclif/core'
+// The bundle entry that bin/run.js loads: the CLI's main, sharing dist/chunks' one copy of
+// @oclif/core with the commands.
+export { main } from './cli/main.js'

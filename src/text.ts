@@ -61,3 +61,31 @@ export function parseDuration(text: string): number | undefined {
   if (!m) return undefined
   return Math.round(Number(m[1]) * DURATION_UNIT[(m[2] ?? '').toLowerCase()]!)
 }
+
+/** Levenshtein distance: the single-character edits that turn a into b. */
+export function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1))
+      diagonal = above
+    }
+  }
+  return row[b.length]!
+}
+
+/**
+ * The candidates a mistyped `word` most likely meant: the nearest by edit distance (at most 2, and
+ * less than half the word), or those it is a prefix of; nearest first, at most three.
+ */
+export function closest(word: string, candidates: readonly string[]): string[] {
+  const w = word.toLowerCase()
+  const scored = [...new Set(candidates)]
+    .map((c) => ({ c, d: editDistance(w, c.toLowerCase()) }))
+    .filter(({ c, d }) => (d <= 2 && d < Math.max(2, w.length / 2)) || (w.length >= 2 && c.startsWith(w)))
+    .sort((a, b) => a.d - b.d || a.c.localeCompare(b.c))
+  return scored.slice(0, 3).map((s) => s.c)
+}

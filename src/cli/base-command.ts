@@ -1,10 +1,11 @@
-import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
-import { ExitCodes, ImgsyncError, isImgsyncError } from '../errors.js'
-import { type LogLevel, redact, registerSecret, setLogLevel } from '../log.js'
+import { Command, Flags, type Interfaces } from '@oclif/core'
+import { ExitCodes } from '../errors.js'
+import { type LogLevel, registerSecret, setLogLevel } from '../log.js'
 import { closeAllAgents } from '../registry/agents.js'
+import { asImgsyncError, errorJson, errorLine, type JsonError } from './report.js'
 import { Settings } from './settings.js'
 
-export type JsonError = { error: { code: string; message: string; suggestions: string[] } }
+export type { JsonError }
 
 /**
  * Every command extends this: `--json` from oclif, `--log-level`, and one place that turns any error
@@ -42,20 +43,27 @@ export abstract class BaseCommand extends Command {
   }
 
   protected override toErrorJson(err: unknown): JsonError {
-    const e = asImgsyncError(err)
-    return { error: { code: e.code, message: redact(e.message), suggestions: e.suggestions } }
+    return errorJson(asImgsyncError(err, this.flagNames()))
   }
 
   protected override async catch(err: Interfaces.CommandError): Promise<void> {
-    const e = asImgsyncError(err)
+    const e = asImgsyncError(err, this.flagNames())
     process.exitCode = e.exitCode
+    // a parse that failed was still attempted: no "did not parse its arguments" warning after the line
+    this.parsed = true
     if (this.jsonEnabled()) {
-      this.logJson(this.toErrorJson(err))
+      this.logJson(errorJson(e))
       return
     }
-    const hint = e.suggestions.length > 0 ? ` (${e.suggestions.join('; ')})` : ''
-    process.stderr.write(redact(`imgsync: error ${e.code}: ${e.message}${hint}\n`))
+    process.stderr.write(errorLine(e))
     if (e.code === 'INTERNAL' && this.settings.debug) process.stderr.write(`${(err as Error).stack}\n`)
+  }
+
+  /** Every flag name and alias of this command, for `did you mean --dry-run?`. */
+  private flagNames(): string[] {
+    const flags = { ...this.ctor.baseFlags, ...this.ctor.flags } as Record<string, { aliases?: string[] }>
+    const names = Object.entries(flags).flatMap(([name, f]) => [name, ...(f?.aliases ?? [])])
+    return [...names, 'json', 'help']
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {
@@ -65,27 +73,4 @@ export abstract class BaseCommand extends Command {
     if (process.exitCode === ExitCodes.interrupted) setTimeout(() => process.exit(), 200).unref()
     return super.finally(err)
   }
-}
-
-/** oclif's parse errors (CLIError) become INVALID_ARGUMENT; anything unexpected is INTERNAL, still one line. */
-function asImgsyncError(err: unknown): ImgsyncError {
-  if (isImgsyncError(err)) return err
-  const first = String((err as Error | undefined)?.message ?? err)
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !/^See more help/.test(l))
-  if (err instanceof Errors.CLIError) {
-    // "Parsing --concurrency" / "Missing 1 required arg:" say what is wrong on the next line
-    const head = first[0] ?? 'invalid arguments'
-    const line =
-      first[1] !== undefined && (/^Parsing /.test(head) || head.endsWith(':'))
-        ? `${head.replace(/\s*:?$/, ':')} ${first[1].replace(/\s+/g, ' ')}`
-        : head
-    return new ImgsyncError('INVALID_ARGUMENT', line.replace(/^The following errors? occurred:\s*/, ''), {
-      suggestions: ['see --help'],
-    })
-  }
-  return new ImgsyncError('INTERNAL', first.join(' ') || 'unexpected error', {
-    suggestions: ['run again with IMGSYNC_DEBUG=1 for a stack trace and report it'],
-  })
 }

@@ -1,6 +1,6 @@
 // Flags that several commands share: the rule file, task behaviour, content selection, and how an
 // ad-hoc sync reaches each side (files and switches, never a secret itself).
-import { Flags } from '@oclif/core'
+import { Errors, Flags } from '@oclif/core'
 import { parseByteSize, parseDuration } from '../text.js'
 
 /** The rule file location, for every command that reads or edits it. */
@@ -20,7 +20,7 @@ export function limitRateFlag() {
     parse: async (input) => {
       const bytes = parseByteSize(input)
       if (bytes === undefined)
-        throw new Error(`"${input}" is not a rate: write bytes per second, or e.g. 500k, 8M, 1G`)
+        throw new Errors.CLIError(`"${input}" is not a rate: write bytes per second, or e.g. 500k, 8M, 1G`)
       return bytes
     },
   })()

@@ -4,6 +4,7 @@ import type { Document } from 'yaml'
 import { type EditResult, editRuleFile, setRuleEnabled } from '../rules/save.js'
 import { BaseCommand } from './base-command.js'
 import { configFlag } from './flags.js'
+import { blameFlags } from './rule-flag-checks.js'
 
 export abstract class RuleEditCommand extends BaseCommand {
   /** Edits the rule file (`--config`, IMGSYNC_CONFIG or ./imgsync.yaml) atomically, under its lock. */
@@ -11,7 +12,12 @@ export abstract class RuleEditCommand extends BaseCommand {
     configFlag: string | undefined,
     fn: (doc: Document) => T | Promise<T>,
   ): Promise<EditResult<T>> {
-    return editRuleFile(this.settings.configPath(configFlag), fn, { env: this.settings.env })
+    const file = this.settings.configPath(configFlag)
+    try {
+      return await editRuleFile(file, fn, { env: this.settings.env })
+    } catch (err) {
+      throw await blameFlags(err, file)
+    }
   }
 }
 

@@ -16,6 +16,7 @@ const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.
 const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/
 const MAX_NAME = 255
+const DOCKER_SCHEME = /^docker:\/\//i
 
 function invalid(input: string, why: string): ImgsyncError {
   return new ImgsyncError('INVALID_REFERENCE', `invalid reference ${JSON.stringify(input)}: ${why}`, {
@@ -28,14 +29,17 @@ function looksLikeHost(part: string): boolean {
 }
 
 /**
- * Parses `[host[:port]/]repo[/more][:tag][@digest]` with docker's defaults: no host means docker.io,
- * and a one-segment Hub name gets `library/`.
+ * Parses `[docker://][host[:port]/]repo[/more][:tag][@digest]` with docker's defaults: no host means
+ * docker.io, and a one-segment Hub name gets `library/`.
  */
 export function parseReference(input: string): Reference {
-  const text = input.trim()
+  // docker:// is how skopeo and crane users write a registry reference: the same thing
+  const text = input.trim().replace(DOCKER_SCHEME, '')
   if (text === '') throw invalid(input, 'it is empty')
   if (/\s/.test(text)) throw invalid(input, 'it contains white space')
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw invalid(input, 'leave out the scheme (http://, docker://)')
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw invalid(input, 'leave out the scheme (http://, https://); docker:// is the only one accepted')
+  }
 
   let rest = text
   let digest: string | undefined

@@ -10,6 +10,7 @@ import {
 } from 'yaml'
 import type * as z from 'zod'
 import { ImgsyncError } from '../errors.js'
+import { editDistance } from '../text.js'
 import type { InterpolationProblem, Path } from './interpolate.js'
 
 // Turns YAML, interpolation and schema problems into one-line messages that point at the file:
@@ -29,6 +30,8 @@ export interface Problem {
   suggests?: string[]
   /** a required key that is absent */
   missing?: boolean
+  /** an environment variable `${NAME}` that is not set: the environment's fault, not the file's */
+  variable?: string
 }
 
 type Issue = z.core.$ZodIssue
@@ -155,7 +158,17 @@ function unknownKeyProblem(key: string, path: Path, schema: SchemaLike): Problem
 }
 
 export function interpolationProblems(problems: InterpolationProblem[]): Problem[] {
-  return problems.map((p) => ({ path: p.path, message: p.message }))
+  return problems.map((p) => ({ path: p.path, message: p.message, variable: p.variable }))
+}
+
+/** What to do: fix the file, or (for variables that are not set) the environment imgsync runs in. */
+function whatToDo(file: string, problems: Problem[]): string[] {
+  const unset = unique(problems.flatMap((p) => (p.variable ? [p.variable] : [])))
+  if (unset.length === 0) return [`fix ${file} and run the command again`]
+  const set = `set ${unset.join(', ')} in the environment imgsync runs in (export ${unset[0]}=…)`
+  return unset.length === problems.length
+    ? [`${set}; ${file} itself is fine`]
+    : [set, `fix ${file} and run the command again`]
 }
 
 /** A YAML syntax error, named by the deepest field around it when there is one. */
@@ -201,7 +214,7 @@ export function configError(
   const lines = unique(located.map((l) => l.text))
   const more = lines.length > 1 ? ` (and ${lines.length - 1} more problem${lines.length > 2 ? 's' : ''})` : ''
   return new ImgsyncError('CONFIG_INVALID', `${prefix}${lines[0]}${more}`, {
-    suggestions: [...lines.slice(1, 11), `fix ${file} and run the command again`],
+    suggestions: [...lines.slice(1, 11), ...whatToDo(file, problems)],
   })
 }
 
@@ -360,20 +373,6 @@ function child(schema: SchemaLike, seg: string | number): SchemaLike[] {
   if (def.type === 'array' && def.element && typeof seg === 'number') return [def.element]
   if (def.type === 'record' && def.valueType) return [def.valueType]
   return []
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1))
-      diagonal = above
-    }
-  }
-  return row[b.length]!
 }
 
 function unique<T>(items: T[]): T[] {

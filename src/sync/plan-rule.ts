@@ -111,17 +111,15 @@ export function planPush(
   // names from a push event are untrusted: an invalid one is never planned, whatever the filters say
   const valid = isValidRepository(repo) && isValidTag(tag)
   const inRule = valid && selectRepositories(rule, [repo]).length === 1
-  const sel = inRule
-    ? selectSyncTags(filter, [tag])
-    : {
-        selected: [],
-        excluded: [{ tag, reason: valid ? 'repository' : 'not a valid repository or tag name' }],
-      }
+  const outside = valid
+    ? { reason: 'repository', detail: `repository ${printable(repo)} is not one the rule copies` }
+    : { reason: 'not a valid repository or tag name', detail: 'not a valid repository or tag name' }
+  const sel = inRule ? selectSyncTags(filter, [tag]) : { selected: [], excluded: [{ tag, ...outside }] }
   if (sel.selected.length === 0) {
-    const reason = sel.excluded[0]?.reason ?? 'filtered'
+    const { reason, detail } = sel.excluded[0] ?? { reason: 'filtered', detail: 'left out by the filters' }
     return {
       items: [],
-      excluded: [exclusion(endpoints.srcName, printable(repo), { tag, reason })],
+      excluded: [exclusion(endpoints.srcName, printable(repo), { tag, reason, detail })],
       repositories: 0,
     }
   }

@@ -21,7 +21,10 @@ export interface ItemPlan extends ImageRoute {
 export interface Exclusion {
   source: string
   tag: string
+  /** short and stable, for scripts: include, exclude, semver, latest, repository, … */
   reason: string
+  /** the same as a phrase for people: "excluded by --exclude '-rc'", "older than the newest 3" */
+  detail?: string
 }
 
 /**
@@ -64,9 +67,18 @@ export function display(registry: string, repo: string, tagOrDigest: string): st
 }
 
 /** An excluded tag as reported; a name the registry sent may not be printable as it is. */
-export function exclusion(registry: string, repo: string, e: { tag: string; reason: string }): Exclusion {
+export function exclusion(
+  registry: string,
+  repo: string,
+  e: { tag: string; reason: string; detail?: string },
+): Exclusion {
   const tag = printable(e.tag)
-  return { source: display(registry, repo, tag), tag, reason: e.reason }
+  return {
+    source: display(registry, repo, tag),
+    tag,
+    reason: e.reason,
+    ...(e.detail !== undefined && { detail: e.detail }),
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import chalk from 'chalk'
 import cliProgress from 'cli-progress'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
-import type { Plan } from '../sync/plan.js'
+import type { Exclusion, Plan } from '../sync/plan.js'
 import type { TaskListener, TaskResult } from '../sync/task.js'
 import { formatBytes } from '../text.js'
 
@@ -65,30 +65,61 @@ function taskColour(status: TaskRecord['status']): (s: string) => string {
   return chalk.red
 }
 
+/** Why nothing was copied: how many tags there were, and which filter left them out. */
+export function nothingMatched(task: TaskRecord, excluded: Exclusion[]): string {
+  const repos = task.repositories
+  if (repos === 0) return `nothing matched: no repository of ${task.source} is one the rule copies`
+  const where = repos === 1 ? task.source : `the ${repos} repositories of ${task.source}`
+  const have = repos === 1 ? 'has' : 'have'
+  if (excluded.length === 0) return `nothing matched: ${where} ${have} no tags`
+  const groups = new Map<string, number>()
+  for (const e of excluded) {
+    const why = e.detail ?? e.reason
+    groups.set(why, (groups.get(why) ?? 0) + 1)
+  }
+  const why = [...groups].map(([text, n]) => `${text}: ${n}`).join('; ')
+  const tags = excluded.length === 1 ? '1 tag' : `${excluded.length} tags`
+  return `nothing matched: ${where} ${have} ${tags}, and none passes the filters (${why})`
+}
+
+function itemLine(item: ItemRecord): string {
+  const colour = statusColour[item.status] ?? ((s: string) => s)
+  const detail = item.code ? `${item.code}: ${item.message}` : (item.reason ?? '')
+  return `  ${colour(item.status.padEnd(8))} ${item.source} → ${item.target}${detail ? `  ${chalk.dim(detail)}` : ''}`
+}
+
+/** The totals line: what happened, in words, then the task id. */
+function totals(result: TaskResult): string {
+  const { task, items, excluded } = result
+  const id = chalk.dim(`task ${task.taskId}`)
+  if (task.items === 0 && task.status !== 'failed' && task.status !== 'interrupted')
+    return `${chalk.yellow(nothingMatched(task, excluded))}  ${id}`
+  const head = task.dryRun ? chalk.cyan('dry run') : taskColour(task.status)(task.status)
+  const planned = items.filter((i) => i.status === 'planned').length
+  const cut = items.filter((i) => i.status === 'interrupted').length
+  let counts = task.dryRun
+    ? `${planned} to copy, ${task.skipped} up to date, ${task.failed} would fail`
+    : `${task.synced} synced, ${task.skipped} skipped, ${task.failed} failed`
+  if (cut > 0) counts += `, ${cut} not finished`
+  let tail = `${head}: ${counts}`
+  if (!task.dryRun) tail += `, ${formatBytes(task.bytes)} in ${formatDuration(task.durationMs)}`
+  if (task.code && task.status === 'failed') tail += ` — ${task.code}: ${task.message}`
+  else if (task.message) tail += ` — ${task.message}`
+  return `${tail}  ${id}`
+}
+
 /** The human summary of a task: one line per item that needs attention, then totals. */
 export function renderTaskSummary(result: TaskResult, opts: { verbose: boolean }): string {
   const { task, items, excluded } = result
   const lines: string[] = []
   for (const item of items) {
     if (!opts.verbose && item.status !== 'failed' && !task.dryRun) continue
-    const colour = statusColour[item.status] ?? ((s: string) => s)
-    const detail = item.code ? `${item.code}: ${item.message}` : (item.reason ?? '')
-    lines.push(
-      `  ${colour(item.status.padEnd(8))} ${item.source} → ${item.target}${detail ? `  ${chalk.dim(detail)}` : ''}`,
-    )
+    lines.push(itemLine(item))
   }
   if (task.dryRun || opts.verbose) {
     for (const ex of excluded)
-      lines.push(`  ${chalk.dim('excluded'.padEnd(8))} ${ex.source}  ${chalk.dim(ex.reason)}`)
+      lines.push(`  ${chalk.dim('excluded'.padEnd(8))} ${ex.source}  ${chalk.dim(ex.detail ?? ex.reason)}`)
   }
-  const head = task.dryRun ? chalk.cyan('dry run') : taskColour(task.status)(task.status)
-  const planned = items.filter((i) => i.status === 'planned').length
-  const counts = task.dryRun
-    ? `${planned} to copy, ${task.skipped} up to date, ${task.failed} would fail`
-    : `${task.synced} synced, ${task.skipped} skipped, ${task.failed} failed`
-  let tail = `${head}: ${counts}`
-  if (!task.dryRun) tail += `, ${formatBytes(task.bytes)} in ${formatDuration(task.durationMs)}`
-  if (task.code && task.status === 'failed') tail += ` — ${task.code}: ${task.message}`
-  lines.push(`${tail}  ${chalk.dim(`task ${task.taskId}`)}`)
+  lines.push(totals(result))
   return lines.join('\n')
 }

@@ -93,6 +93,14 @@ describe('parseImageReference: docker conventions', () => {
   })
 })
 
+describe('parseReference: docker:// (skopeo, crane)', () => {
+  it('is the same reference without it', () => {
+    for (const text of ['ubuntu', '127.0.0.1:5000/team/app:1.2', `ghcr.io/o/r@sha256:${'a'.repeat(64)}`])
+      expect(parseReference(`docker://${text}`)).toEqual(parseReference(text))
+    expect(parseReference('DOCKER://localhost:5000/x')).toEqual(parseReference('localhost:5000/x'))
+  })
+})
+
 describe('parseReference: invalid input', () => {
   const cases: [string, string, RegExp][] = [
     ['empty', '', /empty/],
@@ -101,7 +109,8 @@ describe('parseReference: invalid input', () => {
     ['uppercase one-segment name', 'Ubuntu', /lowercase/],
     ['space inside', 'ubuntu latest', /white space/],
     ['http scheme', 'http://localhost:5000/a', /scheme/],
-    ['docker scheme', 'docker://ubuntu', /scheme/],
+    ['https scheme', 'https://registry.example.com/a', /scheme/],
+    ['docker scheme with nothing after it', 'docker://', /empty/],
     ['short digest', 'ubuntu@sha256:abc', /not a digest/],
     ['uppercase digest hex', `ubuntu@sha256:${'A'.repeat(64)}`, /not a digest/],
     ['unknown digest algorithm', `ubuntu@md5:${'a'.repeat(32)}`, /not a digest/],

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { configFlag } from '../../cli/flags.js'
 import { RuleEditCommand } from '../../cli/rule-edit.js'
+import { checkRuleFlags } from '../../cli/rule-flag-checks.js'
 import { ruleFlags, ruleFromFlags } from '../../cli/rule-flags.js'
 import { addRule } from '../../rules/save.js'
 
@@ -9,12 +10,14 @@ export default class RuleCreate extends RuleEditCommand {
 
   static description =
     `Writes a new rule into the rule file (created when missing), atomically and under a lock, keeping the comments and layout of everything else.
-Registries are named entries of the file; a bare host[:port] given to --source-registry / --target-registry is added as an entry. Credentials belong in the file as \${ENV} references, or come from the docker config.`
+Registries are named entries of the file; a bare host[:port] given to --source-registry / --target-registry is added as an entry. Credentials belong in the file as \${ENV} references, or come from the docker config.
+Tags are chosen as sync repo chooses them: --include, --exclude, --latest (and --semver); --tags and --exclude-tags are the older names of --include and --exclude.
+A value the rule cannot take (a bad regex, cron expression, time zone, name, or --trigger schedule without --cron) is INVALID_ARGUMENT naming the flag; the file is not touched.`
 
   static examples = [
     {
       description: 'Release tags of team-a, from Hong Kong to Beijing',
-      command: `<%= config.bin %> rule create app-to-bj --source-registry hk --source-namespace team-a --tags '^v\\d+\\.\\d+\\.\\d+$' --target-registry bj`,
+      command: `<%= config.bin %> rule create app-to-bj --source-registry hk --source-namespace team-a --include '^v\\d+\\.\\d+\\.\\d+$' --exclude -rc --target-registry bj`,
     },
     {
       description: 'Helm charts only, nightly at 01:00 Shanghai time, into another namespace',
@@ -41,9 +44,11 @@ Registries are named entries of the file; a bare host[:port] given to --source-r
 
   async run(): Promise<{ file: string; rule: string; created: boolean }> {
     const { args, flags } = await this.parse(RuleCreate)
-    const { file } = await this.editRules(flags.config, (doc) =>
-      addRule(doc, ruleFromFlags(doc, args.name, flags)),
-    )
+    const { file } = await this.editRules(flags.config, (doc) => {
+      const rule = ruleFromFlags(doc, args.name, flags)
+      checkRuleFlags(rule, { ...flags, NAME: args.name })
+      addRule(doc, rule)
+    })
     this.logToStderr(`created rule ${args.name} in ${file}`)
     return { file, rule: args.name, created: true }
   }

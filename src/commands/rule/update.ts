@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core'
 import { configFlag } from '../../cli/flags.js'
 import { RuleEditCommand } from '../../cli/rule-edit.js'
+import { checkRuleFlags, patched } from '../../cli/rule-flag-checks.js'
 import { patchFromFlags, ruleFlags, ruleInDocument } from '../../cli/rule-flags.js'
 import { ImgsyncError } from '../../errors.js'
 import { updateRule } from '../../rules/save.js'
@@ -9,17 +10,21 @@ export default class RuleUpdate extends RuleEditCommand {
   static summary = 'Change some fields of a rule; everything not given stays as it is.'
 
   static description =
-    `Takes the same flags as rule create. An empty value ('') removes an optional field (back to its default).
-The file is rewritten atomically under a lock; comments and the layout of everything else are kept.`
+    `Takes the same flags as rule create. An empty value ('') removes an optional field, back to its default: --include, --exclude, --latest, --semver, --repos, --repo-list, --types, --target-namespace, --description, --timezone, and --trigger (back to manual).
+A value the rule cannot take is INVALID_ARGUMENT naming the flag, and the file is not touched. Otherwise the file is rewritten atomically under a lock; comments and the layout of everything else are kept.`
 
   static examples = [
     {
       description: 'Exclude release candidates',
-      command: `<%= config.bin %> rule update app-to-bj --exclude-tags -rc`,
+      command: `<%= config.bin %> rule update app-to-bj --exclude -rc`,
     },
     {
       description: 'Run it every night instead of by hand',
       command: `<%= config.bin %> rule update app-to-bj --trigger schedule --cron "0 1 * * *"`,
+    },
+    {
+      description: 'Copy every tag again, not only the newest five, and use the local time zone',
+      command: `<%= config.bin %> rule update app-to-bj --latest '' --timezone ''`,
     },
     {
       description: 'Allow replacing changed tags',
@@ -37,7 +42,9 @@ The file is rewritten atomically under a lock; comments and the layout of everyt
     const result = await this.editRules(flags.config, (doc) => {
       const current = ruleInDocument(doc, args.name)
       if (!current) throw new ImgsyncError('RULE_NOT_FOUND', `no rule named "${args.name}" in ${file}`)
-      updateRule(doc, args.name, patchFromFlags(doc, current, flags))
+      const patch = patchFromFlags(doc, current, flags)
+      checkRuleFlags(patched(current, patch), flags)
+      updateRule(doc, args.name, patch)
     })
     this.logToStderr(
       result.changed ? `updated rule ${args.name}` : `rule ${args.name} already had those values`,

@@ -31,8 +31,14 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
   ]
 
   static args = {
-    src: Args.string({ required: true, description: 'source repository: host[:port]/path/to/repo' }),
-    dst: Args.string({ required: true, description: 'target repository: host[:port]/path/to/repo' }),
+    src: Args.string({
+      required: true,
+      description: 'source repository: [docker://]host[:port]/path/to/repo, or oci:DIR',
+    }),
+    dst: Args.string({
+      required: true,
+      description: 'target repository: [docker://]host[:port]/path/to/repo, or oci:DIR',
+    }),
   }
 
   static flags = {
@@ -76,7 +82,7 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
             dst,
             pool.get(srcEndpoint),
             pool.get(dstEndpoint),
-            (tags) => selectSyncTags(filter, tags),
+            (tags) => selectSyncTags(filter, tags, 'flags'),
             flags.prune ? { filter } : undefined,
           ),
         maxDelete: flags['max-delete'],

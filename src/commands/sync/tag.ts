@@ -3,14 +3,14 @@ import { BaseCommand } from '../../cli/base-command.js'
 import { adhocEndpoint } from '../../cli/endpoints.js'
 import { contentFlags, endpointFlags, taskFlags } from '../../cli/flags.js'
 import { adhocTaskFields, runOptionsFrom, runTaskForCommand, type TaskJson } from '../../cli/task-runner.js'
-import { parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
+import { display, parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
 
 export default class SyncTag extends BaseCommand {
   static summary = 'Copy one image (or several tags of one repository) to another registry.'
 
   static description =
     `Copies the image SRC names, with every platform, layer and manifest byte for byte, so digests stay the same.
-DST is a repository, optionally with a tag (default: the source tag). With --tags, SRC is a repository and each listed tag is copied in one task.
+SRC without a tag or digest means its tag latest, as in docker pull (imgsync says so). DST is a repository, optionally with a tag (default: the source tag). With --tags, SRC is a repository and each listed tag is copied in one task.
 A target tag that already has the source digest is skipped without moving any blob. One with a different digest fails with IMAGE_EXISTS unless --override is given.
 Credentials: --src-creds-file / --dst-creds-file (user:password or JSON), else IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD, else the docker config (--authfile, $DOCKER_CONFIG or ~/.docker/config.json, with credential helpers), else anonymous. Secrets never go on the command line.
 TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain HTTP unless they speak TLS.`
@@ -45,9 +45,9 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
   static args = {
     src: Args.string({
       required: true,
-      description: 'source image: host[:port]/repo:tag or host/repo@sha256:…',
+      description: 'source image: host[:port]/repo:tag or host/repo@sha256:… (docker:// in front is fine)',
     }),
-    dst: Args.string({ required: true, description: 'target repository: host[:port]/repo[:tag]' }),
+    dst: Args.string({ required: true, description: 'target repository: [docker://]host[:port]/repo[:tag]' }),
   }
 
   static flags = {
@@ -70,6 +70,11 @@ TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain
         .map((t) => t.trim())
         .filter(Boolean),
     })
+    if (!flags.tags && parsed.src.tag === undefined && parsed.src.digest === undefined) {
+      // as docker pull does: say which tag a bare repository means
+      const latest = display(parsed.src.registry, parsed.src.repository, 'latest')
+      this.logToStderr(`no tag given: copying ${latest} (name one as REPO:TAG, or several with --tags)`)
+    }
     const srcEndpoint = adhocEndpoint('src', parsed.src.location, flags, this.settings)
     const dstEndpoint = adhocEndpoint('dst', parsed.dst.location, flags, this.settings)
     return runTaskForCommand(
