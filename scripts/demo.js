@@ -125,7 +125,8 @@ function imgsync(args, env = {}) {
   })
 }
 
-const running = (c) => c.exitCode === null && c.signalCode === null
+// a child whose spawn failed has no pid, and kill() on it would signal our whole process group (pid 0)
+const running = (c) => c.pid !== undefined && c.exitCode === null && c.signalCode === null
 
 /** Resolves when `child` has ended, or after `ms`. */
 function ended(child, ms) {

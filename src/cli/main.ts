@@ -1,7 +1,7 @@
 // What bin/run.js runs: oclif, with the habits of docker, skopeo and crane users (`-h`, `imgsync
 // version`; package.json oclif.additionalHelpFlags / additionalVersionFlags) and every error, an
 // unknown command included, as the one `imgsync: error CODE: …` line with what was meant.
-import { Config, flush, type Interfaces, run } from '@oclif/core'
+import { Config, Errors, flush, type Interfaces, run } from '@oclif/core'
 import { ImgsyncError } from '../errors.js'
 import { asImgsyncError, didYouMean, errorJson, errorLine } from './report.js'
 
@@ -15,6 +15,11 @@ export async function main(argv: string[], load: Interfaces.LoadOptions): Promis
     await run(argv, config)
     flush()
   } catch (err) {
+    // this.exit(code) in a command (or a plugin's): an exit code, nothing to say
+    if (err instanceof Errors.ExitError) {
+      process.exitCode = err.oclif.exit ?? 0
+      return
+    }
     const e = asImgsyncError(err)
     process.exitCode = e.exitCode
     if (json) process.stdout.write(`${JSON.stringify(errorJson(e), null, 2)}\n`)
