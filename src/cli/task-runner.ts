@@ -6,9 +6,11 @@ import type { ItemRecord, TaskRecord } from '../records/types.js'
 import type { RegistryPool } from '../sync/registries.js'
 import { createRunContext, type RunContext } from '../sync/run-context.js'
 import { runTask } from '../sync/run-task.js'
-import type { TaskDefinition } from '../sync/task.js'
-import { ProgressView, renderTaskSummary } from '../ui/task-view.js'
+import type { TaskDefinition, TaskListener } from '../sync/task.js'
+import { ProgressView } from '../ui/progress.js'
+import { renderTaskSummary, summaryLine } from '../ui/task-view.js'
 import { exitCodeForTask } from './exit-codes.js'
+import { allOf, RunningTasks } from './interrupt.js'
 import type { Settings } from './settings.js'
 import { abortOnSignals } from './signals.js'
 
@@ -29,17 +31,34 @@ export interface CommandRunOptions {
   limitRate?: number
 }
 
-/** A run context with the terminal's progress view and Ctrl-C handling, for the length of `fn`. */
+/**
+ * A run context with the terminal's progress view and Ctrl-C handling, for the length of `fn`. The
+ * first Ctrl-C clears the progress line for its notice; the second gives the terminal back, writes
+ * each running task as interrupted into the records, prints one summary line and exits 130.
+ */
 export async function withRunContext<T>(
   settings: Settings,
   opts: CommandRunOptions,
-  fn: (ctx: RunContext, listener: ProgressView) => Promise<T>,
+  fn: (ctx: RunContext, listener: TaskListener) => Promise<T>,
 ): Promise<T> {
   const recordsPath = settings.recordsPath(opts.recordsPath)
   const caches = settings.caches(recordsPath)
   const network = settings.network
-  const signals = abortOnSignals()
-  const ctx = createRunContext({
+  const view = new ProgressView({ enabled: !opts.json && process.stderr.isTTY === true })
+  const running = new RunningTasks()
+  let ctx: RunContext | undefined
+  const signals = abortOnSignals({
+    stopping: () => view.clear(),
+    stoppingNow: (name) => {
+      view.abandon()
+      for (const result of running.abandon(name)) {
+        ctx?.records.append(result.task)
+        process.stderr.write(`${summaryLine(result)}\n`)
+      }
+      ctx?.close()
+    },
+  })
+  ctx = createRunContext({
     recordsPath,
     network,
     caches,
@@ -49,11 +68,14 @@ export async function withRunContext<T>(
     concurrency: opts.concurrency,
     limitRate: opts.limitRate,
     rotation: settings.rotation,
+    watch: view,
   })
   try {
-    return await fn(ctx, new ProgressView(!opts.json && process.stderr.isTTY === true))
+    return await fn(ctx, allOf(view, running))
   } finally {
-    signals.dispose()
+    // The signal handlers stay until the process exits: a Ctrl-C while the summary is printed or
+    // the connections close must still exit 130 cleanly, not kill the process by signal.
+    view.end()
     ctx.close()
   }
 }

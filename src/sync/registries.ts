@@ -8,6 +8,7 @@ import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js
 import { apiHost } from '../registry/reference.js'
 import type { TlsOptions } from '../registry/transport.js'
 import type { NetworkSettings } from './run-context.js'
+import { type BackendWatch, watched } from './watched-registry.js'
 
 /** Where images are read or written: a registry, or OCI image layouts on disk. */
 export type EndpointConfig = RegistryEndpoint | LayoutEndpoint
@@ -93,8 +94,15 @@ export class RegistryPool implements Registries {
       dockerConfig?: string
       /** requests in flight per host where its entry sets no concurrency */
       concurrency?: number
+      /** told when a blob download starts (progress views) */
+      watch?: BackendWatch
     } = {},
   ) {}
+
+  /** The backend as the pool hands it out: watched, when someone watches. */
+  private seen(api: RegistryApi): RegistryApi {
+    return this.opts.watch ? watched(api, this.opts.watch) : api
+  }
 
   /** One throttle per host: its pause, concurrency and ceiling hold for every client of it. */
   private throttle(host: string, cfg: RegistryEndpoint): HostThrottle {
@@ -137,6 +145,7 @@ export class RegistryPool implements Registries {
         chunkSize: cfg.chunkSize,
         bandwidth: cfg.limits?.bandwidth,
       })
+      api = this.seen(api)
       this.byKey.set(key, api)
     }
     return api
@@ -146,7 +155,7 @@ export class RegistryPool implements Registries {
     const key = `layout:${mode}:${path}`
     let api = this.byKey.get(key)
     if (!api) {
-      api = new OciLayoutRegistry(path, { mode })
+      api = this.seen(new OciLayoutRegistry(path, { mode }))
       this.byKey.set(key, api)
     }
     return api

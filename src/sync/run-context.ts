@@ -10,6 +10,7 @@ import { ByteRate } from '../registry/byte-rate.js'
 import { DEFAULT_TIMEOUT_MS, LIMITS } from '../registry/limits.js'
 import { RetryPolicy } from '../registry/retry-policy.js'
 import { RegistryPool } from './registries.js'
+import type { BackendWatch } from './watched-registry.js'
 
 /**
  * How long to wait for registries, how often to try again, how long to wait out rate limits
@@ -45,6 +46,8 @@ export interface RunContextOptions {
   limitRate?: number
   /** when the records file is rotated, and how many rotated files are kept */
   rotation?: Rotation
+  /** told when a blob download starts (a progress view's byte total) */
+  watch?: BackendWatch
 }
 
 export interface RunContext {
@@ -74,6 +77,7 @@ export function createRunContext(opts: RunContextOptions): RunContext {
       network: opts.network,
       dockerConfig: opts.dockerConfig,
       concurrency: opts.concurrency,
+      watch: opts.watch,
     }),
     signal: opts.signal,
     blobLocations: openBlobLocations(caches.blobLocations),

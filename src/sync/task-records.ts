@@ -136,21 +136,33 @@ export class TaskRecords {
     return this.planned && !this.pruneLeft && ran >= this.task.items
   }
 
-  /** Writes the final task line; `error` fails the whole task with its code. */
+  /**
+   * Writes the final task line; `error` fails the whole task with its code. After a stop signal the
+   * task is `interrupted` only when something was left undone (an item cut off, planning or prune
+   * not done); when every item finished within the grace period it ends as it would have, saying
+   * the stop came too late to matter. A task in which nothing ran is no 100%.
+   */
   finish(error?: ImgsyncError): TaskResult {
     this.finished = true
     const { task, spec } = this
     const ran = task.synced + task.skipped + task.failed
-    // a stop that came after the last item ended interrupts nothing
-    const interrupted = (spec.signal?.aborted ?? false) && !this.complete(ran)
-    task.successRate = ran === 0 ? 1 : Math.round(((task.synced + task.skipped) / ran) * 10_000) / 10_000
+    const signalled = spec.signal?.aborted ?? false
+    const interrupted = signalled && !this.complete(ran)
     task.status = error ? 'failed' : finalStatus(task, interrupted)
+    task.successRate =
+      ran === 0
+        ? task.status === 'succeeded'
+          ? 1
+          : 0
+        : Math.round(((task.synced + task.skipped) / ran) * 10_000) / 10_000
     if (error) {
       task.code = error.code
       task.message = withHint(error)
     } else if (interrupted) {
       task.code = 'INTERRUPTED'
       task.message = spec.stopNote ?? 'stopped by a signal; run the same command again to finish'
+    } else if (signalled) {
+      task.message = 'a stop signal came, but every item had finished'
     }
     task.durationMs = Date.now() - this.started
     if (spec.overlap && spec.overlap.skippedTicks > 0) task.skippedTicks = spec.overlap.skippedTicks

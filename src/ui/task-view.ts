@@ -1,8 +1,7 @@
 import chalk from 'chalk'
-import cliProgress from 'cli-progress'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
-import type { Exclusion, Plan } from '../sync/plan.js'
-import type { TaskListener, TaskResult } from '../sync/task.js'
+import type { Exclusion } from '../sync/plan.js'
+import type { TaskResult } from '../sync/task.js'
 import { formatBytes } from '../text.js'
 
 export { formatBytes }
@@ -11,42 +10,6 @@ export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
   return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`
-}
-
-/** A progress bar on stderr, only when stderr is a terminal and output is not JSON. */
-export class ProgressView implements TaskListener {
-  private bar: cliProgress.SingleBar | undefined
-  private moved = 0
-
-  constructor(private readonly enabled: boolean) {}
-
-  planned(plan: Plan): void {
-    if (!this.enabled || plan.items.length === 0) return
-    this.bar = new cliProgress.SingleBar(
-      {
-        stream: process.stderr,
-        format: ' {bar} {value}/{total} images | {moved} | {last}',
-        hideCursor: true,
-        clearOnComplete: true,
-        barsize: 24,
-      },
-      cliProgress.Presets.shades_classic,
-    )
-    this.bar.start(plan.items.length, 0, { moved: formatBytes(0), last: '' })
-  }
-
-  bytes(delta: number): void {
-    this.moved += delta
-    this.bar?.update({ moved: formatBytes(this.moved) })
-  }
-
-  itemDone(item: ItemRecord): void {
-    this.bar?.increment(1, { last: `${item.tag} ${item.status}` })
-  }
-
-  taskDone(_task: TaskRecord): void {
-    this.bar?.stop()
-  }
 }
 
 const statusColour: Record<string, (s: string) => string> = {
@@ -89,18 +52,20 @@ function itemLine(item: ItemRecord): string {
 }
 
 /** The totals line: what happened, in words, then the task id. */
-function totals(result: TaskResult): string {
+export function summaryLine(result: TaskResult): string {
   const { task, items, excluded } = result
   const id = chalk.dim(`task ${task.taskId}`)
   if (task.items === 0 && task.status !== 'failed' && task.status !== 'interrupted')
     return `${chalk.yellow(nothingMatched(task, excluded))}  ${id}`
   const head = task.dryRun ? chalk.cyan('dry run') : taskColour(task.status)(task.status)
   const planned = items.filter((i) => i.status === 'planned').length
-  const cut = items.filter((i) => i.status === 'interrupted').length
+  // cut off, or (a forced stop) never recorded at all
+  const unfinished =
+    items.filter((i) => i.status === 'interrupted').length + Math.max(0, task.items - items.length)
   let counts = task.dryRun
     ? `${planned} to copy, ${task.skipped} up to date, ${task.failed} would fail`
     : `${task.synced} synced, ${task.skipped} skipped, ${task.failed} failed`
-  if (cut > 0) counts += `, ${cut} not finished`
+  if (unfinished > 0) counts += `, ${unfinished} not finished`
   let tail = `${head}: ${counts}`
   if (!task.dryRun) tail += `, ${formatBytes(task.bytes)} in ${formatDuration(task.durationMs)}`
   if (task.code && task.status === 'failed') tail += ` — ${task.code}: ${task.message}`
@@ -120,6 +85,6 @@ export function renderTaskSummary(result: TaskResult, opts: { verbose: boolean }
     for (const ex of excluded)
       lines.push(`  ${chalk.dim('excluded'.padEnd(8))} ${ex.source}  ${chalk.dim(ex.detail ?? ex.reason)}`)
   }
-  lines.push(totals(result))
+  lines.push(summaryLine(result))
   return lines.join('\n')
 }

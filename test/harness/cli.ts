@@ -132,6 +132,29 @@ function isolatedEnv(root: string, opts: RunOptions): Record<string, string> {
   return env
 }
 
+/**
+ * An isolated environment (as every child gets: see isolatedEnv) for a process the harness does not
+ * start itself, e.g. one inside a terminal (test/harness/terminal.ts); dispose() removes its
+ * directories, and so does the end of the test process.
+ */
+export function isolatedEnvironment(opts: RunOptions = {}): { env: Record<string, string>; dispose(): void } {
+  const root = mkdtempSync(join(tmpdir(), 'imgsync-cli-env-'))
+  liveRoots.add(root)
+  try {
+    return {
+      env: isolatedEnv(root, opts),
+      dispose() {
+        liveRoots.delete(root)
+        rmSync(root, { recursive: true, force: true })
+      },
+    }
+  } catch (err) {
+    liveRoots.delete(root)
+    rmSync(root, { recursive: true, force: true })
+    throw err
+  }
+}
+
 /** Starts `command args` with an isolated environment (see RunOptions); never throws on a bad exit. */
 export function startCommand(command: string, args: string[], opts: RunOptions = {}): CliProcess {
   return launch(command, args, `${command} ${args.join(' ')}`, opts)

@@ -197,7 +197,8 @@ describe('runTask', () => {
       status: 'failed',
       code: 'CATALOG_UNAVAILABLE',
       items: 0,
-      successRate: 1,
+      // nothing ran, and the task failed: no 100%
+      successRate: 0,
     })
     expect(result.task.message).toContain('no catalog here')
     expect(result.task.message).toContain('list the repositories')
@@ -279,14 +280,16 @@ describe('runTask', () => {
     const result = await runTask(
       spec(async () => ({ items: [item('1.0')], excluded: [], repositories: 1 }), {
         signal: ac.signal,
+        // the signal arrives as the last item is recorded: nothing is left to cut off
         listener: { itemDone: () => ac.abort() },
       }),
     )
-    expect(result.task).toMatchObject({ status: 'succeeded', synced: 1 })
+    expect(result.task).toMatchObject({ status: 'succeeded', synced: 1, successRate: 1 })
     expect(result.task.code).toBeUndefined()
+    expect(result.task.message).toBe('a stop signal came, but every item had finished')
   })
 
-  it('a stop while planning leaves the task interrupted, not succeeded with nothing', async () => {
+  it('a stop while planning leaves the task interrupted, and nothing done is no 100% success rate', async () => {
     const ac = new AbortController()
     const result = await runTask(
       spec(
@@ -297,7 +300,12 @@ describe('runTask', () => {
         { signal: ac.signal },
       ),
     )
-    expect(result.task).toMatchObject({ status: 'interrupted', code: 'INTERRUPTED', items: 0 })
+    expect(result.task).toMatchObject({
+      status: 'interrupted',
+      code: 'INTERRUPTED',
+      items: 0,
+      successRate: 0,
+    })
   })
 
   it('reports streamed bytes to the listener', async () => {

@@ -4,7 +4,7 @@ import { exitCodeForTask, worstExit } from '../../cli/exit-codes.js'
 import { configFlag, taskFlags } from '../../cli/flags.js'
 import { warnAboutLiteralPasswords } from '../../cli/rule-file.js'
 import { runOptionsFrom, type TaskJson, withRunContext } from '../../cli/task-runner.js'
-import { exitCodeFor } from '../../errors.js'
+import { ExitCodes, exitCodeFor } from '../../errors.js'
 import { loadRuleFile } from '../../rules/load.js'
 import { parseShard } from '../../rules/match.js'
 import { selectRules, triggerRules } from '../../sync/trigger.js'
@@ -22,7 +22,8 @@ export default class RuleTrigger extends BaseCommand {
   static description =
     `Lists each rule's source repositories (the registry catalog, or the rule's own list), applies its tag and type filters, and copies what is missing or changed to the target namespace.
 A rule runs under a lock: a second trigger of the same rule while one runs fails with LOCKED (exit 4), or waits with --wait. Triggering a disabled rule by name fails with RULE_DISABLED.
-With --shard i/n only the repositories whose stable hash falls in shard i run, so n workers (e.g. a Kubernetes Indexed Job) split a rule between them.`
+With --shard i/n only the repositories whose stable hash falls in shard i run, so n workers (e.g. a Kubernetes Indexed Job) split a rule between them.
+On a terminal a progress line shows bytes copied of a total, the rate and the time left. Ctrl-C stops: images being copied get a few seconds, the rest are recorded interrupted, exit 130; a second Ctrl-C stops at once (the running task is still recorded).`
 
   static examples = [
     { description: 'Run one rule', command: '<%= config.bin %> rule trigger app-to-bj' },
@@ -123,6 +124,12 @@ With --shard i/n only the repositories whose stable hash falls in shard i run, s
       })
     }
     if (rules.length === 0 && !json) process.stderr.write('no enabled rules to run\n')
+    // a stop signal ends the loop: the rules after it did not run, whatever the last one did
+    const notRun = rules.slice(runs.length).map((r) => r.name)
+    if (notRun.length > 0) {
+      codes.push(ExitCodes.interrupted)
+      if (!json) process.stderr.write(`not run (stopped): ${notRun.join(', ')}\n`)
+    }
     process.exitCode = worstExit(codes, shard !== undefined)
     return out
   }

@@ -13,7 +13,8 @@ export default class SyncRepo extends BaseCommand {
     `Lists the tags of SRC_REPO, keeps those that pass --include / --exclude / --latest, and copies each to DST_REPO under the same tag, digest-preserving.
 Repository paths of any depth are kept as given. Tags already up to date are skipped with two small requests each, so a re-run is cheap.
 Credentials: --src-creds-file / --dst-creds-file (user:password or JSON), else IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD, else the docker config (--authfile, $DOCKER_CONFIG or ~/.docker/config.json, with credential helpers), else anonymous. Secrets never go on the command line.
-TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain HTTP unless they speak TLS.`
+TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain HTTP unless they speak TLS.
+On a terminal a progress line shows bytes copied of a total, the rate and the time left. Ctrl-C stops: images being copied get a few seconds, the rest are recorded interrupted, exit 130; a second Ctrl-C stops at once (the running task is still recorded).`
 
   static examples = [
     {

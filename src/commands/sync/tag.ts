@@ -13,7 +13,8 @@ export default class SyncTag extends BaseCommand {
 SRC without a tag or digest means its tag latest, as in docker pull (imgsync says so). DST is a repository, optionally with a tag (default: the source tag). With --tags, SRC is a repository and each listed tag is copied in one task.
 A target tag that already has the source digest is skipped without moving any blob. One with a different digest fails with IMAGE_EXISTS unless --override is given.
 Credentials: --src-creds-file / --dst-creds-file (user:password or JSON), else IMGSYNC_SRC_USERNAME / IMGSYNC_SRC_PASSWORD and IMGSYNC_DST_USERNAME / IMGSYNC_DST_PASSWORD, else the docker config (--authfile, $DOCKER_CONFIG or ~/.docker/config.json, with credential helpers), else anonymous. Secrets never go on the command line.
-TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain HTTP unless they speak TLS.`
+TLS is verified; --src-ca / --dst-ca name a private CA. Loopback hosts use plain HTTP unless they speak TLS.
+On a terminal a progress line shows bytes copied of a total, the rate and the time left. Ctrl-C stops: images being copied get a few seconds, the rest are recorded interrupted, exit 130; a second Ctrl-C stops at once (the running task is still recorded).`
 
   static examples = [
     {

@@ -1,0 +1,346 @@
+// What a user sees in a terminal (tmux, test/harness/terminal.ts) while a copy runs and when they
+// press Ctrl-C: a progress line in bytes with a total, a rate and an ETA; a first Ctrl-C whose notice
+// is whole and on its own line; a second one that gives the terminal back (cursor shown, line wrap
+// on, the prompt on a line of its own), records the task as interrupted, prints one summary line
+// and exits 130; and a summary after which no progress line comes back.
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { constants, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runImgsync, startImgsync } from '../harness/cli.js'
+import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.js'
+import { pushImageWithLayers, type SeededImage } from '../harness/graph-check.js'
+import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { PROMPT, startImgsyncInTerminal, type Terminal } from '../harness/terminal.js'
+
+let src: RunningRegistry
+let dst: RunningRegistry
+let dir: string
+const proxies: FaultProxy[] = []
+const terminals: Terminal[] = []
+let many: SeededImage[] = []
+let big: SeededImage
+let grace: SeededImage[] = []
+
+/** A proxy in front of the source that serves these layers at `bytesPerSecond`. */
+async function slowSource(layers: string[], bytesPerSecond: number): Promise<FaultProxy> {
+  const proxy = await startFaultProxy({ upstream: src.url })
+  proxies.push(proxy)
+  proxy.add({
+    name: 'slow',
+    method: 'GET',
+    path: new RegExp(`/blobs/(${layers.join('|')})$`),
+    fault: { kind: 'throttle', bytesPerSecond },
+  })
+  return proxy
+}
+
+async function terminal(args: string[], width = 100): Promise<Terminal> {
+  const t = await startImgsyncInTerminal(args, { width })
+  terminals.push(t)
+  return t
+}
+
+interface TaskLine {
+  type: string
+  status: string
+  code?: string
+  message?: string
+  successRate?: number
+}
+
+async function taskLines(file: string): Promise<TaskLine[]> {
+  const text = await readFile(file, 'utf8')
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as TaskLine)
+    .filter((r) => r.type === 'task')
+}
+
+/** Lets the stopped process `pid` run until `signal` is no longer pending (delivered), then stops it again. */
+async function delivered(pid: number, signal: 'SIGINT'): Promise<void> {
+  const bit = 1n << BigInt(constants.signals[signal] - 1)
+  const pending = () => {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return ['SigPnd', 'ShdPnd'].some(
+      (f) => (BigInt(`0x${new RegExp(`^${f}:\\s*(\\w+)`, 'm').exec(status)![1]}`) & bit) !== 0n,
+    )
+  }
+  for (let i = 0; pending(); i++) {
+    if (i > 200) throw new Error(`${signal} still pending for ${pid}`)
+    process.kill(pid, 'SIGCONT')
+    process.kill(pid, 'SIGSTOP')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** The screen's lines from the first that matches `pattern` on. */
+function linesFrom(screen: string, pattern: RegExp): string[] {
+  const lines = screen.split('\n')
+  return lines.slice(lines.findIndex((l) => pattern.test(l)))
+}
+
+beforeAll(async () => {
+  ;[src, dst] = await Promise.all([startRegistry(), startRegistry()])
+  dir = await mkdtemp(join(tmpdir(), 'imgsync-terminal-'))
+  for (const tag of ['t1', 't2', 't3', 't4', 't5', 't6'])
+    many.push(await pushImageWithLayers(src.url, 'many/app', tag, [96 * 1024]))
+  big = await pushImageWithLayers(src.url, 'big/app', '1.0', [1024 * 1024])
+  for (const tag of ['g1', 'g2', 'g3'])
+    grace.push(await pushImageWithLayers(src.url, 'grace/app', tag, [128 * 1024]))
+})
+
+afterAll(async () => {
+  await Promise.all(terminals.map((t) => t.close()))
+  await Promise.all(proxies.map((p) => p.close()))
+  await Promise.all([src?.stop(), dst?.stop()])
+  if (dir) await rm(dir, { recursive: true, force: true })
+  many = []
+  grace = []
+})
+
+describe('the progress line', () => {
+  it('one big image shows bytes of a total, a rate and an ETA, not an empty bar at 0/1', async () => {
+    const proxy = await slowSource(big.layers, 200 * 1024)
+    const t = await terminal([
+      'sync',
+      'tag',
+      `${proxy.host}/big/app:1.0`,
+      `${dst.host}/progress/app`,
+      '--records',
+      join(dir, 'progress.jsonl'),
+    ])
+    const seen = await t.waitFor(
+      /█+░* +\d+(\.\d)? KiB\/1\.0 MiB {2}\d+(\.\d)? KiB\/s {2}ETA \d+s {2}0\/1 image/,
+    )
+    expect(seen).toContain('0/1 image')
+    expect(await t.exitCode()).toBe(0)
+    const screen = await t.screen()
+    // when it ends the line is gone: the summary, then the prompt, each on its own line
+    expect(linesFrom(screen, /^succeeded: 1 synced/)).toEqual([
+      expect.stringMatching(/^succeeded: 1 synced, 0 skipped, 0 failed, 1\.0 MiB in /),
+      `${PROMPT}`,
+    ])
+    expect((await t.state()).cursorVisible).toBe(true)
+  })
+})
+
+describe('Ctrl-C', () => {
+  it('once: the notice is whole, on its own line, even in a narrow terminal; no progress line after the summary', async () => {
+    const proxy = await slowSource(
+      many.flatMap((i) => i.layers),
+      32 * 1024,
+    )
+    const records = join(dir, 'once.jsonl')
+    const t = await terminal(
+      [
+        'sync',
+        'repo',
+        `${proxy.host}/many/app`,
+        `${dst.host}/once/app`,
+        '--concurrency',
+        '2',
+        '--records',
+        records,
+      ],
+      40,
+    )
+    await t.waitFor(/images/)
+    await t.keys('C-c')
+    expect(await t.exitCode()).toBe(130)
+    const screen = await t.screen({ joined: true })
+    const lines = screen.split('\n')
+    // the whole notice, starting a line (not glued to the progress line), wrapped, not cut
+    expect(lines).toContain('imgsync: SIGINT: stopping; SIGINT again stops now')
+    const summary = linesFrom(screen, /^interrupted: /)
+    expect(summary[0]).toMatch(
+      /^interrupted: \d synced, 0 skipped, 0 failed, \d not finished, .* — stopped by a signal; run the same command again to finish {2}task t-/,
+    )
+    // after the summary only the prompt: no progress line drawn again
+    expect(summary.slice(1)).toEqual([PROMPT])
+    const state = await t.state()
+    expect(state).toMatchObject({ cursorVisible: true, wrap: true })
+    expect((await taskLines(records)).map((l) => l.status)).toEqual(['running', 'interrupted'])
+  })
+
+  it('twice during a copy: the terminal given back, the task recorded interrupted, one summary line, exit 130', async () => {
+    // layout to layout under --limit-rate: a stop does not cut file copies, so after the first
+    // Ctrl-C the copy goes on through the grace period, and the second one comes during it
+    const from = join(dir, 'twice-src')
+    const copy = await runImgsync([
+      'sync',
+      'repo',
+      `${src.host}/many/app`,
+      `oci:${from}`,
+      '--records',
+      join(dir, 'twice-prep.jsonl'),
+    ])
+    expect(copy.code, copy.stderr).toBe(0)
+    const records = join(dir, 'twice-copy.jsonl')
+    const t = await terminal([
+      'sync',
+      'repo',
+      `oci:${from}`,
+      `oci:${join(dir, 'twice-dst')}`,
+      '--limit-rate',
+      '64k',
+      '--concurrency',
+      '2',
+      '--records',
+      records,
+    ])
+    await t.waitFor(/KiB\/s/)
+    await t.keys('C-c')
+    await t.waitFor(/SIGINT again stops now/)
+    await t.keys('C-c')
+    expect(await t.exitCode(10_000)).toBe(130)
+
+    const state = await t.state()
+    expect(state).toMatchObject({ cursorVisible: true, wrap: true, x: PROMPT.length + 1 })
+    const screen = await t.screen({ joined: true })
+    expect(linesFrom(screen, /^imgsync: SIGINT: stopping/)).toEqual([
+      'imgsync: SIGINT: stopping; SIGINT again stops now',
+      expect.stringMatching(
+        /^interrupted: \d synced, 0 skipped, 0 failed, \d not finished, .* — stopped at once by a second SIGINT; run the same command again to finish {2}task t-/,
+      ),
+      PROMPT,
+    ])
+    const tasks = await taskLines(records)
+    expect(tasks.map((l) => l.status)).toEqual(['running', 'interrupted'])
+    expect(tasks[1]).toMatchObject({ code: 'INTERRUPTED' })
+    expect(tasks[1]!.message).toBe('stopped at once by a second SIGINT; run the same command again to finish')
+  })
+
+  it('twice, the second while the first is already ending it: the same, and the prompt on its own line', async () => {
+    const proxy = await slowSource(
+      many.flatMap((i) => i.layers),
+      16 * 1024,
+    )
+    const records = join(dir, 'twice.jsonl')
+    const t = await terminal([
+      'sync',
+      'repo',
+      `${proxy.host}/many/app`,
+      `${dst.host}/twice/app`,
+      '--concurrency',
+      '2',
+      '--records',
+      records,
+    ])
+    await t.waitFor(/KiB\/s/)
+    // Two Ctrl-C that both reach imgsync. Here the first one's stop takes a few milliseconds, less
+    // than two key presses apart, so imgsync is held (SIGSTOP) while the keys are typed and each
+    // SIGINT is let in on its own (SIGCONT): as on a machine busy enough to be slow to stop.
+    const pid = await t.pid()
+    process.kill(pid, 'SIGSTOP')
+    await t.keys('C-c')
+    await delivered(pid, 'SIGINT')
+    await t.keys('C-c')
+    process.kill(pid, 'SIGCONT')
+    expect(await t.exitCode(10_000)).toBe(130)
+
+    const state = await t.state()
+    expect(state.cursorVisible).toBe(true)
+    expect(state.wrap).toBe(true)
+    const screen = await t.screen({ joined: true })
+    const tail = linesFrom(screen, /^imgsync: SIGINT: stopping/)
+    // the notice, one summary line, and the prompt on a line of its own. The second Ctrl-C either
+    // comes while the copy still runs (it is cut off: "stopped at once"), or while the first one's
+    // stop is already ending it (a few milliseconds here): either way the same three lines.
+    expect(tail).toEqual([
+      'imgsync: SIGINT: stopping; SIGINT again stops now',
+      expect.stringMatching(
+        /^interrupted: 0 synced, 0 skipped, 0 failed, 6 not finished, 0 B in \S+ — stopped (at once by a second SIGINT|by a signal); run the same command again to finish {2}task t-/,
+      ),
+      PROMPT,
+    ])
+    // the prompt starts its line: the cursor is right after it
+    expect(state.x).toBe(PROMPT.length + 1)
+
+    const tasks = await taskLines(records)
+    expect(tasks.map((l) => l.status)).toEqual(['running', 'interrupted'])
+    expect(tasks[1]).toMatchObject({ code: 'INTERRUPTED', successRate: 0 })
+    expect(tasks[1]!.message).toMatch(/run the same command again to finish/)
+  })
+
+  it('once, when every image then finishes within the grace period: it says so, not "interrupted"', async () => {
+    // layout to layout: file copies that a stop does not cut, slowed by --limit-rate so the
+    // Ctrl-C comes while all three are being copied
+    const from = join(dir, 'grace-src')
+    const copy = await runImgsync([
+      'sync',
+      'repo',
+      `${src.host}/grace/app`,
+      `oci:${from}`,
+      '--records',
+      join(dir, 'grace-prep.jsonl'),
+    ])
+    expect(copy.code, copy.stderr).toBe(0)
+    const records = join(dir, 'grace.jsonl')
+    const t = await terminal([
+      'sync',
+      'repo',
+      `oci:${from}`,
+      `oci:${join(dir, 'grace-dst')}`,
+      '--limit-rate',
+      '192k',
+      '--concurrency',
+      '4',
+      '--records',
+      records,
+    ])
+    await t.waitFor(/KiB\/s/)
+    await t.keys('C-c')
+    expect(await t.exitCode()).toBe(0)
+    const screen = await t.screen({ joined: true })
+    expect(linesFrom(screen, /^imgsync: SIGINT: stopping/)).toEqual([
+      'imgsync: SIGINT: stopping; SIGINT again stops now',
+      expect.stringMatching(
+        /^succeeded: 3 synced, 0 skipped, 0 failed, .* — a stop signal came, but every item had finished {2}task t-/,
+      ),
+      PROMPT,
+    ])
+    expect(screen).not.toMatch(/run the same command again/)
+    const tasks = await taskLines(records)
+    expect(tasks.map((l) => l.status)).toEqual(['running', 'succeeded'])
+    expect(tasks[1]).toMatchObject({ successRate: 1 })
+  })
+})
+
+describe('Ctrl-C in rule trigger of several rules', () => {
+  it('the rules after the stop do not run: said, and exit 130 whatever the one that ran did', async () => {
+    const proxy = await slowSource(
+      many.flatMap((i) => i.layers),
+      16 * 1024,
+    )
+    const config = join(dir, 'two-rules.yaml')
+    await writeFile(
+      config,
+      [
+        'version: 1',
+        'registries:',
+        `  slow: { host: "${proxy.host}" }`,
+        `  d: { host: "${dst.host}" }`,
+        'rules:',
+        '  - { name: first, source: { registry: slow, namespace: many, repositories: [app] }, target: { registry: d, namespace: r1 } }',
+        '  - { name: second, source: { registry: slow, namespace: many, repositories: [app] }, target: { registry: d, namespace: r2 } }',
+        '',
+      ].join('\n'),
+    )
+    const run = startImgsync(
+      ['rule', 'trigger', 'first', 'second', '--config', config, '--records', join(dir, 'two.jsonl')],
+      {
+        timeoutMs: 60_000,
+      },
+    )
+    const deadline = Date.now() + 30_000
+    while (proxy.stats('slow').injected < 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50))
+    run.kill('SIGINT')
+    const exit = await run.exited
+    expect(exit.code, run.stderr()).toBe(130)
+    expect(run.stderr()).toContain('not run (stopped): second')
+  })
+})
