@@ -7,6 +7,7 @@ import type { TlsOptions } from '../registry/agents.js'
 import { readCredentialsFile } from '../registry/credentials.js'
 import type { Location } from '../registry/location.js'
 import type { EndpointConfig } from '../sync/registries.js'
+import type { AuthHelp } from '../sync/watched-registry.js'
 import type { EndpointFlagValues } from './flags.js'
 import type { Settings } from './settings.js'
 
@@ -40,5 +41,36 @@ export function adhocEndpoint(
     credentials,
     ...(flags.authfile && { dockerConfig: flags.authfile, dockerConfigRequired: true }),
     ...(Object.keys(tls).length > 0 && { tls }),
+    authHelp: authHelp(side, location.ref.registry, flags, settings),
+  }
+}
+
+/**
+ * What an AUTH_FAILED on this side says to check: where this side's credentials came from, and the
+ * options of this side only (the other side's are no help).
+ */
+function authHelp(
+  side: 'src' | 'dst',
+  host: string,
+  flags: EndpointFlagValues,
+  settings: Settings,
+): AuthHelp {
+  const which = side === 'src' ? 'source' : 'target'
+  const env = `IMGSYNC_${side.toUpperCase()}_USERNAME and IMGSYNC_${side.toUpperCase()}_PASSWORD`
+  const file = flags[`${side}-creds-file`]
+  const docker = flags.authfile
+    ? `the docker config ${flags.authfile} (--authfile)`
+    : `a docker login ${host}`
+  const from = file
+    ? `--${side}-creds-file ${file}`
+    : settings.credentials(side)
+      ? env
+      : `${docker}, or none (anonymous)`
+  return {
+    side: which,
+    options: [
+      `check the ${which}'s credentials: they came from ${from}`,
+      `give the ${which}'s with --${side}-creds-file FILE, ${env}, or ${docker}`,
+    ],
   }
 }

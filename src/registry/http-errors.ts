@@ -64,6 +64,12 @@ export function errorForStatus(
       )
     }
   }
+  if (status === 405 && (method === 'POST' || method === 'PUT' || method === 'PATCH')) {
+    // pulls yes, pushes no: a pull-through cache, a mirror, a read-only registry
+    const what = `${base}: the registry does not take pushes (HTTP 405 on ${method})${detail}`
+    const hint = 'it is read-only, or a pull-through cache or mirror: push to the registry behind it'
+    return new ImgsyncError('DENIED', what, { ...opts, suggestions: [hint] })
+  }
   if (status === 404) {
     const msg =
       body.code === 'NAME_UNKNOWN'

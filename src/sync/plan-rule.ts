@@ -69,9 +69,19 @@ interface RuleEndpoints {
   dst: RegistryApi
 }
 
+/** The endpoint of a rule's side, saying on AUTH_FAILED where that side's credentials are set. */
+function sideOf(config: RuleFile, name: string, ruleFile: string, side: 'source' | 'target'): EndpointConfig {
+  const cfg = endpointFor(config, name, ruleFile)
+  if (cfg.kind !== 'registry') return cfg
+  const options = [
+    `the ${side} is registry "${name}" of ${ruleFile}: set registries.${name}.credentials (password: "\${VAR}"), or docker login ${cfg.host}`,
+  ]
+  return { ...cfg, authHelp: { side, options } }
+}
+
 function ruleEndpoints(rule: Rule, config: RuleFile, ruleFile: string, pool: Registries): RuleEndpoints {
-  const srcCfg = endpointFor(config, rule.source.registry, ruleFile)
-  const dstCfg = endpointFor(config, rule.target.registry, ruleFile)
+  const srcCfg = sideOf(config, rule.source.registry, ruleFile, 'source')
+  const dstCfg = sideOf(config, rule.target.registry, ruleFile, 'target')
   return {
     srcName: endpointName(srcCfg),
     dstName: endpointName(dstCfg),

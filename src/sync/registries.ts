@@ -8,7 +8,7 @@ import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js
 import { apiHost } from '../registry/reference.js'
 import type { TlsOptions } from '../registry/transport.js'
 import type { NetworkSettings } from './run-context.js'
-import { type BackendWatch, watched } from './watched-registry.js'
+import { type AuthHelp, type BackendWatch, watched } from './watched-registry.js'
 
 /** Where images are read or written: a registry, or OCI image layouts on disk. */
 export type EndpointConfig = RegistryEndpoint | LayoutEndpoint
@@ -41,6 +41,8 @@ export interface RegistryEndpoint {
   limits?: { requestsPerSecond?: number; bandwidth?: number }
   /** blobs above this go up in chunks of it */
   chunkSize?: number
+  /** which side of a sync this is, and where its credentials come from (for AUTH_FAILED) */
+  authHelp?: AuthHelp
   headersTimeout?: number
   bodyTimeout?: number
   retries?: number
@@ -99,9 +101,20 @@ export class RegistryPool implements Registries {
     } = {},
   ) {}
 
-  /** The backend as the pool hands it out: watched, when someone watches. */
-  private seen(api: RegistryApi): RegistryApi {
-    return this.opts.watch ? watched(api, this.opts.watch) : api
+  private readonly sides = new WeakMap<RegistryApi, Map<string, RegistryApi>>()
+
+  /**
+   * The backend as the pool hands it out: watched when someone watches, and with its authentication
+   * failures said for one side (one backend serves both sides when they are the same endpoint).
+   */
+  private seen(api: RegistryApi, auth?: AuthHelp): RegistryApi {
+    if (!this.opts.watch && !auth) return api
+    const key = auth ? JSON.stringify(auth) : ''
+    const views = this.sides.get(api) ?? new Map<string, RegistryApi>()
+    this.sides.set(api, views)
+    const view = views.get(key) ?? watched(api, this.opts.watch ?? {}, auth)
+    views.set(key, view)
+    return view
   }
 
   /** One throttle per host: its pause, concurrency and ceiling hold for every client of it. */
@@ -116,7 +129,9 @@ export class RegistryPool implements Registries {
   }
 
   get(cfg: EndpointConfig): RegistryApi {
-    return cfg.kind === 'layout' ? this.layout(cfg.path, cfg.mode) : this.registry(cfg)
+    return cfg.kind === 'layout'
+      ? this.seen(this.layout(cfg.path, cfg.mode))
+      : this.seen(this.registry(cfg), cfg.authHelp)
   }
 
   private registry(cfg: RegistryEndpoint): RegistryApi {
@@ -145,7 +160,6 @@ export class RegistryPool implements Registries {
         chunkSize: cfg.chunkSize,
         bandwidth: cfg.limits?.bandwidth,
       })
-      api = this.seen(api)
       this.byKey.set(key, api)
     }
     return api
@@ -155,7 +169,7 @@ export class RegistryPool implements Registries {
     const key = `layout:${mode}:${path}`
     let api = this.byKey.get(key)
     if (!api) {
-      api = this.seen(new OciLayoutRegistry(path, { mode }))
+      api = new OciLayoutRegistry(path, { mode })
       this.byKey.set(key, api)
     }
     return api

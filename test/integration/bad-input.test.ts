@@ -539,7 +539,8 @@ const rows: Row[] = [
     env: () => ({ IMGSYNC_DST_USERNAME: USER.username, IMGSYNC_DST_PASSWORD: WRONG_PASSWORD }),
     code: 'AUTH_FAILED',
     exit: 1,
-    says: /check the (credentials|username and password)/,
+    // the side that failed, and where its credentials came from
+    says: /AUTH_FAILED: target .*check the target's credentials: they came from IMGSYNC_DST_USERNAME/,
     secret: WRONG_PASSWORD,
   },
   {
@@ -548,7 +549,7 @@ const rows: Row[] = [
     env: () => ({ IMGSYNC_SRC_USERNAME: USER.username, IMGSYNC_SRC_PASSWORD: WRONG_PASSWORD }),
     code: 'AUTH_FAILED',
     exit: 1,
-    says: /check the (credentials|username and password)/,
+    says: /AUTH_FAILED: source .*check the source's credentials: they came from IMGSYNC_SRC_USERNAME/,
     secret: WRONG_PASSWORD,
   },
   {
