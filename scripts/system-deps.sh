@@ -2,15 +2,16 @@
 # Installs the Debian packages that the demo or the test suite needs, only those that are missing:
 #
 #   sh scripts/system-deps.sh demo   # docker-registry (CNCF distribution)
-#   sh scripts/system-deps.sh test   # and apache2-utils (htpasswd), skopeo, openssl, time
+#   sh scripts/system-deps.sh test   # and apache2-utils (htpasswd), skopeo, openssl, time, tmux
 #
 # As root it runs apt-get itself (a root container has no sudo); as another user, through sudo.
 set -eu
 
 case "${1:-demo}" in
   demo) wanted="docker-registry:docker-registry" ;;
-  # GNU time (/usr/bin/time) measures peak RSS in test/integration/hostile.test.ts
-  test) wanted="docker-registry:docker-registry htpasswd:apache2-utils skopeo:skopeo openssl:openssl /usr/bin/time:time" ;;
+  # GNU time (/usr/bin/time) measures peak RSS (hostile, records-scale); tmux is the terminal of
+  # test/integration/terminal.test.ts
+  test) wanted="docker-registry:docker-registry htpasswd:apache2-utils skopeo:skopeo openssl:openssl /usr/bin/time:time tmux:tmux" ;;
   *)
     echo "usage: sh scripts/system-deps.sh [demo|test]" >&2
     exit 2

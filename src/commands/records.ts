@@ -129,7 +129,9 @@ function taskRow(t: TaskRecord): string[] {
     String(t.synced),
     String(t.skipped),
     String(t.failed),
-    `${Math.round(t.successRate * 100)}%`,
+    t.status === 'running' && t.synced + t.skipped + t.failed === 0
+      ? '…'
+      : `${Math.round(t.successRate * 100)}%`,
     t.status + (t.dryRun ? ' (dry run)' : ''),
   ]
 }

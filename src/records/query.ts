@@ -138,7 +138,7 @@ export class TaskSummary {
       return
     }
     const task = this.tasks.get(r.taskId)
-    if (!task || task.status !== 'running') return
+    if (task?.status !== 'running') return
     const p = this.progress.get(r.taskId) ?? { synced: 0, skipped: 0, failed: 0, bytes: 0 }
     if (r.status === 'synced') p.synced++
     else if (r.status === 'skipped') p.skipped++
@@ -150,10 +150,11 @@ export class TaskSummary {
   result(): TaskRecord[] {
     this.prune()
     const rows = [...this.tasks.values()].map((t) => {
-      const p = this.progress.get(t.taskId)
-      if (t.status !== 'running' || !p) return t
+      if (t.status !== 'running') return t
+      // a running task's rate is of the items that ended so far; none ended is no 100%
+      const p = this.progress.get(t.taskId) ?? { synced: 0, skipped: 0, failed: 0, bytes: t.bytes }
       const ran = p.synced + p.skipped + p.failed
-      return { ...t, ...p, successRate: ran === 0 ? 1 : (p.synced + p.skipped) / ran }
+      return { ...t, ...p, successRate: ran === 0 ? 0 : (p.synced + p.skipped) / ran }
     })
     rows.sort((a, b) => b.startedAt.localeCompare(a.startedAt))
     return this.f.limit ? rows.slice(0, this.f.limit) : rows
