@@ -13,6 +13,8 @@ export interface FileLockOptions {
   staleMs?: number
   /** what holds the lock, for the LOCKED message, e.g. `rule "app" is already running` */
   busy?: string
+  /** stops the wait (a Ctrl-C while another process holds the lock): INTERRUPTED */
+  signal?: AbortSignal
 }
 
 export interface HeldLock {
@@ -63,7 +65,10 @@ export async function withFileLock<T>(
         )
       }
       // Jitter, so that waiting processes do not retry in lockstep.
-      await sleep(15 + Math.random() * 35)
+      await sleep(15 + Math.random() * 35, undefined, { signal: options.signal }).catch(() => undefined)
+      if (options.signal?.aborted) {
+        throw new ImgsyncError('INTERRUPTED', `stopped while waiting: ${options.busy ?? `${file} is locked`}`)
+      }
     }
   }
   const held: HeldLock = {

@@ -13,6 +13,7 @@ export function ruleLockPath(lockDir: string, rule: string, shard?: string): str
 /**
  * Runs fn while holding the rule's lock, so a schedule and a manual trigger of the same rule never
  * overlap. With waitMs 0 a held lock fails at once with LOCKED. A crashed holder's lock goes stale.
+ * `signal` ends the wait with INTERRUPTED.
  */
 export async function withRuleLock<T>(
   lockDir: string,
@@ -20,10 +21,12 @@ export async function withRuleLock<T>(
   waitMs: number,
   fn: () => Promise<T>,
   shard?: string,
+  signal?: AbortSignal,
 ): Promise<T> {
   await mkdir(lockDir, { recursive: true })
   return withFileLock(ruleLockPath(lockDir, rule, shard), fn, {
     timeoutMs: waitMs,
     busy: `rule "${rule}"${shard ? ` (shard ${shard})` : ''} is already running`,
+    signal,
   })
 }

@@ -124,10 +124,12 @@ export async function triggerRules(
       const result =
         opts.dryRun || opts.lock === false
           ? await run()
-          : await withRuleLock(ctx.lockDir, rule.name, opts.waitMs, run, shard)
+          : await withRuleLock(ctx.lockDir, rule.name, opts.waitMs, run, shard, ctx.signal)
       runs.push({ rule: rule.name, result })
     } catch (err) {
       const e = toImgsyncError(err)
+      // stopped while waiting for another run's lock: this rule and the rest are not run
+      if (e.code === 'INTERRUPTED' && ctx.signal.aborted) break
       if (e.code !== 'LOCKED') throw e
       runs.push({ rule: rule.name, error: e })
     }

@@ -4,7 +4,7 @@
 // on, the prompt on a line of its own), records the task as interrupted, prints one summary line
 // and exits 130; and a summary after which no progress line comes back.
 import { readFileSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -342,5 +342,42 @@ describe('Ctrl-C in rule trigger of several rules', () => {
     const exit = await run.exited
     expect(exit.code, run.stderr()).toBe(130)
     expect(run.stderr()).toContain('not run (stopped): second')
+  })
+})
+
+describe('Ctrl-C while rule trigger --wait waits for another run', () => {
+  it('ends the wait at once: the rule is named as not run, exit 130, nothing recorded', async () => {
+    const config = join(dir, 'waiting.yaml')
+    await writeFile(
+      config,
+      [
+        'version: 1',
+        'registries:',
+        `  s: { host: "${src.host}" }`,
+        `  d: { host: "${dst.host}" }`,
+        'rules:',
+        '  - { name: held, source: { registry: s, namespace: many, repositories: [app] }, target: { registry: d, namespace: held } }',
+        '',
+      ].join('\n'),
+    )
+    // another run holds the rule's lock: proper-lockfile's fresh lock directory (stale after 10 s)
+    const locks = join(dir, 'wait-locks')
+    await mkdir(join(locks, 'rule-held.lock'), { recursive: true })
+    const records = join(dir, 'waiting.jsonl')
+    const run = startImgsync(
+      ['rule', 'trigger', 'held', '--config', config, '--records', records, '--wait', '600'],
+      {
+        env: { IMGSYNC_LOCK_DIR: locks },
+        timeoutMs: 60_000,
+      },
+    )
+    // waiting: give it time to reach the lock, well inside the lock's 10 s before it goes stale
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(run.child.exitCode).toBeNull()
+    run.kill('SIGINT')
+    const exit = await run.exited
+    expect(exit.code, run.stderr()).toBe(130)
+    expect(run.stderr()).toContain('not run (stopped): held')
+    await expect(readFile(records, 'utf8')).rejects.toThrow(/ENOENT/)
   })
 })

@@ -53,6 +53,34 @@ describe('withRuleLock', () => {
     await first
   })
 
+  it('a stop signal ends the wait for a held lock with INTERRUPTED, and fn never runs', async () => {
+    const g = gate()
+    const first = withRuleLock(lockDir, 'nightly', 0, () => g.p)
+    await sleep(50)
+    const ac = new AbortController()
+    let ran = false
+    const waiting = rejection(
+      withRuleLock(
+        lockDir,
+        'nightly',
+        60_000,
+        async () => {
+          ran = true
+        },
+        undefined,
+        ac.signal,
+      ),
+    )
+    await sleep(100)
+    ac.abort()
+    const err = await waiting
+    expect(err.code).toBe('INTERRUPTED')
+    expect(err.message).toContain('rule "nightly" is already running')
+    expect(ran).toBe(false)
+    g.open()
+    await first
+  })
+
   it('different rules do not block each other', async () => {
     const g = gate()
     const first = withRuleLock(lockDir, 'a', 0, () => g.p)
