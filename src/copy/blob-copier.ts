@@ -1,7 +1,7 @@
 import type { LimitFunction } from 'p-limit'
 import { toImgsyncError } from '../errors.js'
 import type { ByteRate } from '../registry/byte-rate.js'
-import { freshRetryState, RetryPolicy } from '../registry/retry-policy.js'
+import { freshRetryState, RetryPolicy, type TransferTally } from '../registry/retry-policy.js'
 import type { BlobJob } from './blob-job.js'
 import { FALLBACK_CHUNK, type TransferOptions, uploadInChunks, uploadWhole } from './blob-transfer.js'
 import type { MinRate } from './verify-stream.js'
@@ -116,14 +116,18 @@ export class BlobCopier {
   /**
    * Streams source → target under the retry policy: a failure the requests could not retry
    * themselves (an upload broken mid-way, a blob that arrived damaged) starts the blob again after
-   * a backoff. A lost answer may hide a finished upload, so the target is asked first.
+   * a backoff. A lost answer may hide a finished upload, so the target is asked first. Starting
+   * over has the attempt budget of one request (nothing is kept, so it is never filled again);
+   * continuing a download or a chunked upload after progress does not spend it (StepBudget), and
+   * every break counts against the blob's cap on breaks.
    */
   private async stream(job: BlobJob, session: string | undefined): Promise<void> {
     let moved = 0
-    const budget = freshRetryState()
+    const tally: TransferTally = { breaks: 0 }
+    const budget = freshRetryState(tally)
     const transfer: TransferOptions = {
       policy: this.policy,
-      budget,
+      transfer: tally,
       rate: this.opts.rate,
       minRate: this.opts.minRate,
       signal: this.opts.signal,

@@ -5,10 +5,11 @@
 // the last piece is held back until the whole blob checks out.
 import { Readable } from 'node:stream'
 import { ImgsyncError, toImgsyncError } from '../errors.js'
+import { log } from '../log.js'
 import type { BlobUpload, ChunkedUploads } from '../registry/api.js'
 import { type ByteRate, RateLimited } from '../registry/byte-rate.js'
 import { noteResumed, noteRetry } from '../registry/request-stats.js'
-import type { RetryPolicy, RetryState } from '../registry/retry-policy.js'
+import { type RetryPolicy, StepBudget, type TransferTally } from '../registry/retry-policy.js'
 import type { BlobJob } from './blob-job.js'
 import { type MinRate, VerifyStream } from './verify-stream.js'
 
@@ -19,8 +20,8 @@ export const FALLBACK_CHUNK = 8 * 1024 * 1024
 
 export interface TransferOptions {
   policy: RetryPolicy
-  /** the blob's one attempt budget, shared by every step that retries */
-  budget: RetryState
+  /** the blob's breaks in all (the hard cap); each step that continues has its own budget */
+  transfer: TransferTally
   /** process-wide byte rate (--limit-rate) */
   rate?: ByteRate
   minRate?: MinRate
@@ -30,11 +31,14 @@ export interface TransferOptions {
 }
 
 /**
- * The source blob's bytes, as a stream; a download that breaks off (reset, idle) is continued from
- * where it stopped, after the same backoff as any retry, within the retry budget.
+ * The source blob's bytes, as a stream; a download that breaks off (reset, idle) after bytes
+ * arrived is continued from where it stopped, after the same backoff as any retry, on a budget
+ * filled again by that progress (StepBudget). A break before any byte arrived made no progress:
+ * it fails the attempt, and the blob starts over on its budget for starting over.
  */
 export async function* sourceBytes(job: BlobJob, opts: TransferOptions): AsyncGenerator<Buffer> {
   let offset = 0
+  const budget = new StepBudget(opts.transfer)
   for (;;) {
     const from = offset
     try {
@@ -45,10 +49,14 @@ export async function* sourceBytes(job: BlobJob, opts: TransferOptions): AsyncGe
       return
     } catch (raw) {
       const e = toImgsyncError(raw)
-      // a failure before any byte arrived is the request's own: its retries are spent already
+      // a request that failed has spent its own retries already; one whose body broke before its
+      // first byte made no progress: the attempt fails (not spent), and the blob starts over
       if (!e.temporary || e.retriesSpent || offset === from || offset >= job.desc.size) throw e
-      await opts.policy.backoff(e, opts.budget, opts.signal)
+      await opts.policy.backoff(e, budget.at(offset), opts.signal)
       noteRetry()
+      log.debug(
+        `${job.src.name}: ${job.desc.digest.slice(0, 19)}… continues from byte ${offset}: ${e.message}`,
+      )
     }
   }
 }
@@ -99,6 +107,8 @@ export async function uploadInChunks(
 ): Promise<void> {
   const upload = await uploads.begin(job.dstRepo, session)
   const verify = verifiedSource(job, opts)
+  // one budget for the session's continuations, filled again whenever the registry holds more
+  const budget = new StepBudget(opts.transfer, upload.offset)
   try {
     let pieces: Buffer[] = []
     let pending = 0
@@ -106,13 +116,13 @@ export async function uploadInChunks(
       pieces.push(piece as Buffer)
       pending += (piece as Buffer).length
       if (pending >= chunkSize(uploads, upload)) {
-        await sendChunk(job, uploads, upload, pieces, opts)
+        await sendChunk(job, uploads, upload, pieces, opts, budget)
         pieces = []
         pending = 0
       }
     }
     // the stream ended: the whole blob checked out, so its last bytes may go
-    if (pending > 0) await sendChunk(job, uploads, upload, pieces, opts)
+    if (pending > 0) await sendChunk(job, uploads, upload, pieces, opts, budget)
     await uploads.commit(job.dstRepo, upload, job.desc.digest)
   } catch (err) {
     verify.destroy()
@@ -132,6 +142,7 @@ async function sendChunk(
   upload: BlobUpload,
   chunk: Buffer[],
   opts: TransferOptions,
+  budget: StepBudget,
 ): Promise<void> {
   const start = upload.offset
   const data = Buffer.concat(chunk)
@@ -147,7 +158,7 @@ async function sendChunk(
         continue
       }
       if (!e.temporary || e.retriesSpent) throw e
-      await opts.policy.backoff(e, opts.budget, opts.signal)
+      await opts.policy.backoff(e, budget.at(upload.offset), opts.signal)
       noteRetry()
       await resumeAt(job, uploads, upload, start)
     }

@@ -2,7 +2,9 @@
 // temporary failures (408, 429, 5xx, resets, timeouts) spend an attempt budget (IMGSYNC_RETRIES)
 // with exponential backoff and jitter, or what Retry-After asks for; waiting out a rate limit
 // (429, or 503 with Retry-After) spends a wait budget instead (IMGSYNC_RATE_LIMIT_WAIT), so a
-// registry that says "come back in 3 s" several times in a row costs no item.
+// registry that says "come back in 3 s" several times in a row costs no item. A blob transfer that
+// continues where it broke off gets a fresh attempt budget for each break that followed progress,
+// under a hard cap on its breaks in all (BREAKS_PER_RETRY × IMGSYNC_RETRIES).
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ImgsyncError } from '../errors.js'
 import { log } from '../log.js'
@@ -23,6 +25,8 @@ export const DEFAULT_RATE_LIMIT_WAIT_MS = 5 * 60_000
 const DEFAULT_BACKOFF_MS = 200
 const MAX_BACKOFF_MS = 10_000
 const MAX_RETRY_AFTER_MS = 60_000
+/** Breaks one blob transfer may be continued or restarted after, in all, per attempt of the budget. */
+export const BREAKS_PER_RETRY = 10
 
 /** Retry-After as milliseconds (seconds or an HTTP date), capped. */
 export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
@@ -49,16 +53,54 @@ export async function pause(ms: number, signal: AbortSignal | undefined): Promis
 
 /**
  * What one operation has spent so far: failed attempts (the attempt budget) and time waited out
- * on rate limits (the wait budget). Steps inside the operation that retry on their own (a download
- * continued with Range, a chunk continued from the session) spend the same budget.
+ * on rate limits (the wait budget). A request has one; a blob transfer has one for starting over
+ * and one for each step that continues where it broke off (StepBudget), all counted in its tally.
  */
 export interface RetryState {
+  /** failed attempts since this budget was filled */
   failures: number
   waitedMs: number
+  /** the blob transfer this budget is part of: its breaks in all, against the hard cap */
+  transfer?: TransferTally
 }
 
-export function freshRetryState(): RetryState {
-  return { failures: 0, waitedMs: 0 }
+/** The breaks of one blob transfer, whichever of its budgets paid for them. */
+export interface TransferTally {
+  breaks: number
+}
+
+export function freshRetryState(transfer?: TransferTally): RetryState {
+  return { failures: 0, waitedMs: 0, ...(transfer && { transfer }) }
+}
+
+/**
+ * The attempt budget of one step of a blob transfer that continues where it broke off (a download
+ * continued with Range, chunks continued from what the registry holds). A break after the step got
+ * further than at its previous break (or its start) is paid from a fresh budget: real progress
+ * between faults never fails a blob. A break without progress spends from the same budget, so a
+ * registry that breaks every request at the same byte fails the step after IMGSYNC_RETRIES more.
+ */
+export class StepBudget {
+  private state: RetryState
+  private mark: number
+
+  /** `start`: where the step starts (bytes already held); `transfer`: the blob's tally */
+  constructor(
+    private readonly transfer: TransferTally | undefined,
+    start = 0,
+  ) {
+    this.mark = start
+    this.state = freshRetryState(transfer)
+  }
+
+  /** The budget to pay a break at `position` (bytes the step holds now) from. */
+  at(position: number): RetryState {
+    if (position > this.mark) {
+      this.mark = position
+      this.state = freshRetryState(this.transfer)
+    }
+    return this.state
+  }
 }
 
 export interface RetryContext {
@@ -88,6 +130,11 @@ export class RetryPolicy {
   /** Whether attempt number `attempt` (0-based) may be followed by another. */
   allows(attempt: number): boolean {
     return attempt < this.retries
+  }
+
+  /** Breaks one blob transfer is continued or restarted after, at most, however it progressed. */
+  get maxBreaks(): number {
+    return this.retries * BREAKS_PER_RETRY
   }
 
   /** How long to wait before the next attempt after attempt `attempt` (0-based) failed. */
@@ -136,13 +183,34 @@ export class RetryPolicy {
 
   /**
    * Spends one attempt of `state` on temporary failure `e` and waits the backoff (or Retry-After);
-   * throws `e`, marked spent, when the budget has none left. Returns the time waited.
+   * throws `e`, marked spent, when the budget has none left, or when the blob transfer it is part
+   * of has broken off `maxBreaks` times already. Returns the time waited.
    */
   async backoff(e: ImgsyncError, state: RetryState, signal?: AbortSignal): Promise<number> {
     if (!this.allows(state.failures)) throw spent(e)
+    const tally = state.transfer
+    if (tally) {
+      if (tally.breaks >= this.maxBreaks) throw spent(this.brokeTooOften(e, tally.breaks))
+      tally.breaks++
+    }
     const wait = this.delayMs(state.failures++, e.retryAfterMs)
     await pause(wait, signal)
     return wait
+  }
+
+  private brokeTooOften(e: ImgsyncError, breaks: number): ImgsyncError {
+    return new ImgsyncError(
+      e.code,
+      `${e.message} (the blob broke off ${breaks} times already, the most one blob may: ${BREAKS_PER_RETRY} × IMGSYNC_RETRIES)`,
+      {
+        status: e.status,
+        registryCode: e.registryCode,
+        temporary: e.temporary,
+        retryAfterMs: e.retryAfterMs,
+        cause: e,
+        suggestions: [...e.suggestions, 'the link or registry keeps breaking transfers off; run again later'],
+      },
+    )
   }
 
   private waitedTooLong(e: ImgsyncError, waited: number, more: number): ImgsyncError {

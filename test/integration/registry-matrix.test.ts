@@ -629,7 +629,9 @@ describe.concurrent('imgsync through each personality', () => {
       const target = `faults/seed-${seed}`
       // The default budget (IMGSYNC_RETRIES 5; a 429 spends none): at 15% a request fails 6 times
       // running about once in 500,000 (a run makes over 1,000). What is left to fail is how imgsync
-      // deals with bodies that break (a stream cannot be sent again) and with 429s on uploads.
+      // deals with bodies that break (a stream cannot be sent again) and with 429s on uploads: a
+      // blob's restarts and each of its continued downloads have a budget of their own, the latter
+      // filled again after progress, so faults that add up over one blob's transfer do not fail it.
       const run = await imgsync(dir, ['sync', 'repo', `${from.host}/m/sixty`, `${to.host}/${target}`], {
         env: { IMGSYNC_TIMEOUT: '10' },
         timeoutMs: 110_000,

@@ -29,6 +29,7 @@ interface Item {
   status: string
   code?: string
   message?: string
+  resumedBytes?: number
 }
 interface TaskJson {
   task: { status: string; synced: number; skipped: number; failed: number }
@@ -109,6 +110,7 @@ beforeAll(async () => {
     seed('rel/throttled', ['a', 'b', 'c']),
     seed('rel/unavailable', ['a', 'b']),
     seed('rel/reset', ['a', 'b', 'c']),
+    seed('rel/progress', ['a']),
     seed('rel/truncate', ['a', 'b']),
     seed('rel/corrupt', ['a', 'b', 'c', 'd']),
     seed('rel/stall', ['a', 'b', 'c']),
@@ -204,6 +206,25 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
     expect([rule.injected, rule.matched]).toEqual([1, 2])
     expect((await headBlob(dst.url, 'out/reset', image.layers[0] ?? '')).exists).toBe(true)
     await expectConsistentTarget(['out/reset'])
+  })
+
+  it('a reset after every 32 KiB of one blob: each continuation made progress, so the tag syncs', async () => {
+    // the attempt budget is sized for one request; progress between breaks fills it again
+    const layer = img('rel/progress', 'a').layers[0]
+    const p = await proxy({ upstream: src.url })
+    const rule = p.add({
+      method: 'GET',
+      path: blobPath('rel/progress', layer),
+      fault: { kind: 'reset', afterBytes: 32 * 1024 },
+    })
+    const res = await sync(['sync', 'tag', `${p.host}/rel/progress:a`, `${dst.host}/out/reset-progress`])
+    expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
+    expect(res.byTag).toEqual({ a: 'synced' })
+    // 192 KiB in 32 KiB pieces: 6 requests, each continuing where the one before broke off
+    expect(rule.matched).toBe(6)
+    expect(res.json.items[0]?.resumedBytes).toBe((32 + 64 + 96 + 128 + 160) * 1024)
+    expect((await headBlob(dst.url, 'out/reset-progress', layer ?? '')).exists).toBe(true)
+    await expectConsistentTarget(['out/reset-progress'])
   })
 
   it('a truncated tag list, manifest and blob are each asked for again', async () => {
@@ -350,12 +371,13 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     await expectConsistentTarget(['out/unavailable'])
   })
 
-  it('a reset on every attempt of one blob: NETWORK for that tag, the others sync', async () => {
+  it('a reset before the first byte on every attempt of one blob: NETWORK for that tag, the others sync', async () => {
+    // no byte arrives, so no attempt makes progress: the one attempt budget of starting over ends it
     const p = await proxy({ upstream: src.url })
     const rule = p.add({
       method: 'GET',
       path: blobPath('rel/reset', img('rel/reset', 'b').layers[0]),
-      fault: { kind: 'reset', afterBytes: 32 * 1024 },
+      fault: { kind: 'reset', afterBytes: 0 },
     })
     const res = await sync([
       'sync',
@@ -421,7 +443,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     const body = p.add({
       method: 'GET',
       path: blobPath('rel/stall', img('rel/stall', 'c').layers[0]),
-      fault: { kind: 'stall', ms: 60_000, afterBytes: 32 * 1024 },
+      fault: { kind: 'stall', ms: 60_000, afterBytes: 0 },
     })
     const t0 = Date.now()
     const res = await sync(
@@ -435,8 +457,8 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     expect(Date.now() - t0).toBeLessThan(30_000)
     expect(res.code).toBe(1)
     expect(res.byTag).toEqual({ a: 'synced', b: 'failed TIMEOUT', c: 'failed TIMEOUT' })
-    // headers never came: 1 + IMGSYNC_RETRIES attempts; the body went idle: the download was
-    // continued (Range) within the same budget, 1 + IMGSYNC_RETRIES requests in all
+    // headers never came: 1 + IMGSYNC_RETRIES attempts; the body went idle before its first byte:
+    // no progress, so the blob started over on the one attempt budget, 1 + IMGSYNC_RETRIES requests
     expect(head.matched).toBe(2)
     expect(body.matched).toBe(2)
     expect(await listTags(dst.url, 'out/stall')).toEqual(['a'])

@@ -30,10 +30,21 @@ class ChunkingRegistry extends MemoryRegistry {
   breakPatch = new Map<number, { keep: number; loseSession?: boolean }>()
   private readonly sessions = new Map<string, Buffer[]>()
 
+  /** the next this many whole uploads take in the body, then answer 503 (as a proxy in front does) */
+  failPuts = 0
+  /** whole uploads tried */
+  puts = 0
+
   override async putBlob(repo: string, desc: Descriptor, body: Readable, session?: string): Promise<void> {
     if (desc.size > this.bodyLimit) {
       body.destroy()
       throw new ImgsyncError('REGISTRY_ERROR', 'too large', { status: 413 })
+    }
+    this.puts++
+    if (this.failPuts > 0) {
+      this.failPuts--
+      await body.toArray()
+      throw new ImgsyncError('REGISTRY_ERROR', 'HTTP 503', { status: 503, temporary: true })
     }
     return super.putBlob(repo, desc, body, session)
   }
@@ -79,13 +90,23 @@ class ChunkingRegistry extends MemoryRegistry {
   }
 }
 
-/** A source whose blob download breaks once after `breakAt` bytes. */
+/**
+ * A source whose blob download breaks once after `breakAt` bytes; or, with `breakEvery`, each of
+ * the next `times` downloads breaks once it has sent `bytes` (0: before its first byte), every one
+ * of them taken in by the reader before the break (as a socket's would be).
+ */
 class BreakingSource extends MemoryRegistry {
   breakAt: number | undefined
+  breakEvery: { bytes: number; times: number } | undefined
   offsets: number[] = []
   override async getBlob(repo: string, desc: Descriptor, offset = 0): Promise<Readable> {
     this.offsets.push(offset)
     const whole = await super.getBlob(repo, desc, offset)
+    const every = this.breakEvery
+    if (every && every.times > 0) {
+      every.times--
+      return breaksAfter(whole, every.bytes)
+    }
     const at = this.breakAt
     if (at === undefined) return whole
     this.breakAt = undefined
@@ -100,6 +121,30 @@ class BreakingSource extends MemoryRegistry {
       })(),
     )
   }
+}
+
+/** `body`'s first `bytes`, handed out one chunk per read, then a reset once the reader wants more. */
+function breaksAfter(body: Readable, bytes: number): Readable {
+  const chunks = (async function* () {
+    let left = bytes
+    for await (const c of body) {
+      if (left <= 0) break
+      yield (c as Buffer).subarray(0, left)
+      left -= (c as Buffer).length
+    }
+  })()
+  return new Readable({
+    highWaterMark: 0,
+    read() {
+      chunks.next().then(
+        (r) =>
+          r.done
+            ? this.destroy(new ImgsyncError('NETWORK', 'reset', { temporary: true }))
+            : this.push(r.value),
+        (err) => this.destroy(err),
+      )
+    },
+  })
 }
 
 function world(size = 100 * 1024) {
@@ -181,5 +226,86 @@ describe('resumed downloads', () => {
     expect(src.offsets[1]).toBeGreaterThan(0)
     expect(src.offsets[1]).toBeLessThanOrEqual(30 * 1024)
     expect(cost.retries).toBe(1)
+  })
+})
+
+// The world's policy allows 2 retries: 3 attempts of any one request or step, 20 breaks of a blob in all.
+describe('the attempt budget of a blob transfer', () => {
+  it('a download that breaks 6 times, each after 8 KiB more: each continuation has its own budget', async () => {
+    const { src, dst, bytes, desc, copy } = world(100 * 1024)
+    src.breakEvery = { bytes: 8 * 1024, times: 6 }
+    const { cost } = await copy()
+    expect(dst.blobBytes('mirror', desc.digest)?.equals(bytes)).toBe(true)
+    expect(src.offsets).toEqual([0, 8, 16, 24, 32, 40, 48].map((k) => k * 1024))
+    expect(cost.retries).toBe(6)
+    // continued, never started over
+    expect(dst.count('putBlob')).toBe(1)
+  })
+
+  it('breaks on both sides, 5 in all, more than one budget, none twice running: the blob arrives', async () => {
+    // the download breaks 3 times after 8 KiB more each, then the target refuses the whole upload
+    // (503) twice: the blob starts over twice, within the budget for starting over
+    const { src, dst, bytes, desc, copy } = world(64 * 1024)
+    src.breakEvery = { bytes: 8 * 1024, times: 3 }
+    dst.failPuts = 2
+    const { stats, cost } = await copy()
+    expect(dst.blobBytes('mirror', desc.digest)?.equals(bytes)).toBe(true)
+    expect(src.offsets).toEqual([0, 8 * 1024, 16 * 1024, 24 * 1024, 0, 0])
+    expect(dst.puts).toBe(3)
+    expect(cost.retries).toBe(5)
+    expect(stats.copied).toBe(1)
+  })
+
+  it('a download that breaks before its first byte every time: no progress, the blob starts over twice, then NETWORK', async () => {
+    const { src, dst, desc, copy } = world(64 * 1024)
+    src.breakEvery = { bytes: 0, times: Number.POSITIVE_INFINITY }
+    const err = await rejection(copy())
+    expect(err.code).toBe('NETWORK')
+    expect(err.retriesSpent).toBe(true)
+    expect(src.offsets).toEqual([0, 0, 0])
+    expect(dst.puts).toBe(3)
+    expect(dst.hasBlobNow('mirror', desc.digest)).toBe(false)
+  })
+
+  it('a download that breaks after every 4 KiB, progressing each time, stops at the hard cap of 20 breaks', async () => {
+    const { src, dst, desc, copy } = world(256 * 1024)
+    src.breakEvery = { bytes: 4 * 1024, times: Number.POSITIVE_INFINITY }
+    const err = await rejection(copy())
+    expect(err.code).toBe('NETWORK')
+    expect(err.retriesSpent).toBe(true)
+    expect(err.message).toMatch(/broke off 20 times/)
+    expect(src.offsets.length).toBe(21)
+    expect(src.offsets.at(-1)).toBe(80 * 1024)
+    expect(dst.hasBlobNow('mirror', desc.digest)).toBe(false)
+  })
+
+  it('a target that refuses every whole upload (503): the blob starts over twice, then fails', async () => {
+    const { dst, desc, copy } = world(64 * 1024)
+    dst.failPuts = Number.POSITIVE_INFINITY
+    const err = await rejection(copy())
+    expect(err.code).toBe('REGISTRY_ERROR')
+    expect(err.retriesSpent).toBe(true)
+    expect(dst.puts).toBe(3)
+    expect(dst.hasBlobNow('mirror', desc.digest)).toBe(false)
+  })
+
+  it('chunks that break 5 times, each after the registry kept more: continued to the end', async () => {
+    const { dst, bytes, desc, copy } = world(96 * 1024)
+    dst.uploads.chunkSize = 16 * 1024
+    for (const n of [2, 3, 4, 5, 6]) dst.breakPatch.set(n, { keep: 3000 })
+    const { cost } = await copy()
+    expect(dst.blobBytes('mirror', desc.digest)?.equals(bytes)).toBe(true)
+    expect(dst.begins).toBe(1)
+    expect(cost.retries).toBe(5)
+  })
+
+  it('a chunk that breaks with nothing kept, every time: fails after 3 PATCHes of it', async () => {
+    const { dst, desc, copy } = world(64 * 1024)
+    dst.uploads.chunkSize = 16 * 1024
+    for (let n = 2; n < 100; n++) dst.breakPatch.set(n, { keep: 0 })
+    const err = await rejection(copy())
+    expect(err.code).toBe('NETWORK')
+    expect(dst.patches).toBe(4)
+    expect(dst.hasBlobNow('mirror', desc.digest)).toBe(false)
   })
 })

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { ImgsyncError } from '../../src/errors.js'
 import { HostThrottle } from '../../src/registry/host-throttle.js'
 import { emptyRequestStats, withRequestStats } from '../../src/registry/request-stats.js'
-import { RetryPolicy } from '../../src/registry/retry-policy.js'
+import { RetryPolicy, StepBudget, type TransferTally } from '../../src/registry/retry-policy.js'
 import { rejection } from '../support/rejection.js'
 
 const temporary = () => new ImgsyncError('NETWORK', 'reset', { temporary: true })
@@ -72,6 +72,39 @@ describe('RetryPolicy', () => {
       }, ctx),
     )
     expect(calls).toBe(1)
+  })
+})
+
+describe('StepBudget', () => {
+  it('a break after progress is paid from a fresh budget; one without, from the same', async () => {
+    const policy = new RetryPolicy({ retries: 2, backoffMs: 1 })
+    const tally: TransferTally = { breaks: 0 }
+    const step = new StepBudget(tally)
+    // at byte 0 twice: the budget of 2 is spent, a third break there fails
+    await policy.backoff(temporary(), step.at(0))
+    await policy.backoff(temporary(), step.at(0))
+    expect((await rejection(policy.backoff(temporary(), step.at(0)))).retriesSpent).toBe(true)
+    // progress fills it again, however often
+    for (let at = 1; at <= 5; at++) await policy.backoff(temporary(), step.at(at))
+    expect(step.at(5).failures).toBe(1)
+    expect(tally.breaks).toBe(7)
+  })
+
+  it("the blob's breaks in all are capped at 10 × retries, progress or not", async () => {
+    const policy = new RetryPolicy({ retries: 2, backoffMs: 1 })
+    expect(policy.maxBreaks).toBe(20)
+    const tally: TransferTally = { breaks: 0 }
+    const step = new StepBudget(tally)
+    for (let at = 1; at <= 20; at++) await policy.backoff(temporary(), step.at(at))
+    const err = await rejection(policy.backoff(temporary(), step.at(21)))
+    expect(err.code).toBe('NETWORK')
+    expect(err.retriesSpent).toBe(true)
+    expect(err.message).toMatch(/broke off 20 times/)
+    // with no retries, nothing is retried at all
+    const none = new RetryPolicy({ retries: 0, backoffMs: 1 })
+    expect(
+      (await rejection(none.backoff(temporary(), new StepBudget({ breaks: 0 }).at(1)))).retriesSpent,
+    ).toBe(true)
   })
 })
 
