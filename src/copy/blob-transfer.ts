@@ -1,17 +1,17 @@
-// Moving one blob's bytes from a source to a target: read from the source, continuing a download
-// that broke off with a Range request; pace it under the bandwidth limits; hash and count it on the
-// way (VerifyStream); and write it to the target in one upload, or in chunks (PATCH) that continue
-// where a broken one stopped. Every byte reaching the target has passed the digest check first:
-// the last piece is held back until the whole blob checks out.
-import { Readable } from 'node:stream'
+// Moving one blob's bytes from a source to a target: BlobRelay reads the source (continuing a
+// download that broke off with a Range request), paces it under the bandwidth limits and hashes and
+// counts it in place; the bytes go to the target in one upload, or in chunks (PATCH) that continue
+// where a broken one stopped, the next chunk read while the last one goes up. Every byte reaching
+// the target has passed the digest check first: the last piece is held back until the whole blob
+// checks out.
 import { ImgsyncError, toImgsyncError } from '../errors.js'
-import { log } from '../log.js'
 import type { BlobUpload, ChunkedUploads } from '../registry/api.js'
-import { type ByteRate, RateLimited } from '../registry/byte-rate.js'
+import type { ByteRate } from '../registry/byte-rate.js'
 import { noteResumed, noteRetry } from '../registry/request-stats.js'
 import { type RetryPolicy, StepBudget, type TransferTally } from '../registry/retry-policy.js'
 import type { BlobJob } from './blob-job.js'
-import { type MinRate, VerifyStream } from './verify-stream.js'
+import { BlobRelay } from './blob-relay.js'
+import type { MinRate } from './verify-stream.js'
 
 /** Chunks at least this small, when a registry's body limit keeps refusing (413). */
 export const MIN_CHUNK = 256 * 1024
@@ -30,74 +30,31 @@ export interface TransferOptions {
   onBytes?: (n: number) => void
 }
 
-/**
- * The source blob's bytes, as a stream; a download that breaks off (reset, idle) after bytes
- * arrived is continued from where it stopped, after the same backoff as any retry, on a budget
- * filled again by that progress (StepBudget). A break before any byte arrived made no progress:
- * it fails the attempt, and the blob starts over on its budget for starting over.
- */
-export async function* sourceBytes(job: BlobJob, opts: TransferOptions): AsyncGenerator<Buffer> {
-  let offset = 0
-  const budget = new StepBudget(opts.transfer)
-  for (;;) {
-    const from = offset
-    try {
-      for await (const chunk of await job.src.getBlob(job.srcRepo, job.desc, offset)) {
-        offset += chunk.length
-        yield chunk as Buffer
-      }
-      return
-    } catch (raw) {
-      const e = toImgsyncError(raw)
-      // a request that failed has spent its own retries already; one whose body broke before its
-      // first byte made no progress: the attempt fails (not spent), and the blob starts over
-      if (!e.temporary || e.retriesSpent || offset === from || offset >= job.desc.size) throw e
-      await opts.policy.backoff(e, budget.at(offset), opts.signal)
-      noteRetry()
-      log.debug(
-        `${job.src.name}: ${job.desc.digest.slice(0, 19)}… continues from byte ${offset}: ${e.message}`,
-      )
-    }
-  }
-}
-
-/** The blob as it may reach the target: paced, hashed and counted (VerifyStream). */
-function verifiedSource(job: BlobJob, opts: TransferOptions): VerifyStream {
-  const rates = [opts.rate, job.src.bandwidth, job.dst.bandwidth].filter(
-    (r): r is ByteRate => r !== undefined,
-  )
-  const source = Readable.from(sourceBytes(job, opts), { objectMode: false })
-  const verify = new VerifyStream(job.desc, opts.onBytes, opts.minRate)
-  const paced = rates.length > 0 ? source.pipe(new RateLimited(rates)) : source
-  for (const s of new Set([source, paced])) s.on('error', (err) => verify.destroy(err))
-  paced.pipe(verify)
-  verify.on('close', () => source.destroy())
-  return verify
-}
-
 /** One upload of the whole blob (POST, PUT with the body). */
 export async function uploadWhole(job: BlobJob, opts: TransferOptions, session?: string): Promise<void> {
-  const verify = verifiedSource(job, opts)
-  let verifyError: unknown
-  verify.on('error', (err) => {
-    verifyError = err
+  const relay = new BlobRelay(job, opts)
+  let relayError: unknown
+  relay.on('error', (err) => {
+    relayError = err
   })
   try {
-    await job.dst.putBlob(job.dstRepo, job.desc, verify, session)
+    await job.dst.putBlob(job.dstRepo, job.desc, relay, session)
   } catch (err) {
     // the source's own failure (coded) explains it; a raw error is just the upload being torn down
-    throw verifyError instanceof ImgsyncError ? verifyError : err
+    throw relayError instanceof ImgsyncError ? relayError : err
   } finally {
-    verify.destroy()
+    relay.destroy()
   }
-  if (verifyError) throw verifyError
+  if (relayError) throw relayError
 }
 
 /**
  * The blob in chunks of `uploads.chunkSize`: each chunk is kept until the registry holds it, so a
  * chunk that breaks off is continued from what the registry says it holds (GET on the session),
  * sending at most the rest of that chunk again. A 413 halves the chunk size (down to 256 KiB) for
- * the rest of the run. A lost session fails the attempt (the blob starts over).
+ * the rest of the run. A lost session fails the attempt (the blob starts over). The next chunk is
+ * read while one goes up (two buffers of one chunk each, reused), so the download does not wait
+ * for each PATCH.
  */
 export async function uploadInChunks(
   job: BlobJob,
@@ -106,29 +63,69 @@ export async function uploadInChunks(
   session?: string,
 ): Promise<void> {
   const upload = await uploads.begin(job.dstRepo, session)
-  const verify = verifiedSource(job, opts)
+  const relay = new BlobRelay(job, opts)
   // one budget for the session's continuations, filled again whenever the registry holds more
   const budget = new StepBudget(opts.transfer, upload.offset)
+  let sending: Promise<void> = Promise.resolve()
   try {
-    let pieces: Buffer[] = []
-    let pending = 0
-    for await (const piece of verify) {
-      pieces.push(piece as Buffer)
-      pending += (piece as Buffer).length
-      if (pending >= chunkSize(uploads, upload)) {
-        await sendChunk(job, uploads, upload, pieces, opts, budget)
-        pieces = []
-        pending = 0
-      }
+    const send = (data: Buffer) => {
+      sending = sendChunk(job, uploads, upload, data, opts, budget)
+      // a chunk that cannot go up stops the download at once, not when the next chunk is full
+      sending.catch((err: unknown) => relay.destroy(toImgsyncError(err)))
+      return sending
     }
-    // the stream ended: the whole blob checked out, so its last bytes may go
-    if (pending > 0) await sendChunk(job, uploads, upload, pieces, opts, budget)
+    await fillChunks(relay, job.desc.size, () => chunkSize(uploads, upload), send)
+    // the stream ended: the whole blob checked out, and its last bytes went
     await uploads.commit(job.dstRepo, upload, job.desc.digest)
   } catch (err) {
-    verify.destroy()
+    relay.destroy()
+    await sending.catch(() => undefined)
     await uploads.cancel(job.dstRepo, upload)
     throw err
   }
+}
+
+/**
+ * Copies the relay's bytes into a buffer of `size()` bytes (at most the blob's `total`); a full one
+ * is handed to `send` once the one before is through, and the other buffer fills meanwhile. The
+ * last, partial one goes after the relay ended (its digest checked).
+ */
+async function fillChunks(
+  relay: BlobRelay,
+  total: number,
+  size: () => number,
+  send: (data: Buffer) => Promise<void>,
+): Promise<void> {
+  const buffers: Buffer[] = []
+  let current = 0
+  let filled = 0
+  let target = size()
+  let previous: Promise<void> = Promise.resolve()
+  const buffer = (): Buffer => {
+    const need = Math.min(target, total)
+    const have = buffers[current]
+    if (have && have.length >= need) return have
+    const made = Buffer.allocUnsafeSlow(need)
+    buffers[current] = made
+    return made
+  }
+  for await (const chunk of relay) {
+    const piece = chunk as Buffer
+    for (let at = 0; at < piece.length; ) {
+      const n = Math.min(piece.length - at, target - filled)
+      piece.copy(buffer(), filled, at, at + n)
+      filled += n
+      at += n
+      if (filled < target) continue
+      await previous
+      previous = send(buffer().subarray(0, filled))
+      current ^= 1
+      filled = 0
+      target = size()
+    }
+  }
+  await previous
+  if (filled > 0) await send(buffer().subarray(0, filled))
 }
 
 function chunkSize(uploads: ChunkedUploads, upload: BlobUpload): number {
@@ -140,12 +137,11 @@ async function sendChunk(
   job: BlobJob,
   uploads: ChunkedUploads,
   upload: BlobUpload,
-  chunk: Buffer[],
+  data: Buffer,
   opts: TransferOptions,
   budget: StepBudget,
 ): Promise<void> {
   const start = upload.offset
-  const data = Buffer.concat(chunk)
   while (upload.offset < start + data.length) {
     const size = chunkSize(uploads, upload)
     const piece = data.subarray(upload.offset - start, upload.offset - start + size)

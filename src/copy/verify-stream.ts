@@ -11,39 +11,56 @@ export interface MinRate {
 }
 
 /**
- * Passes a blob through while hashing and counting it. It fails the stream (so the upload is
- * aborted and never committed) when the size overruns, the digest differs at the end, or the
- * blob moves slower than `minRate`. The last chunk is held back until the digest is checked, so
- * the target never receives a whole wrong blob even if it would not check `?digest=` itself.
+ * What a blob's bytes must satisfy on their way: counted, hashed in place, no more than the
+ * descriptor's size, and at the end exactly its size and digest. Each check answers with the
+ * DIGEST_MISMATCH that fails the transfer, or undefined.
  */
-export class VerifyStream extends Transform {
+export class BlobCheck {
   private readonly hash: Hash
   private readonly expectedHex: string
   private seen = 0
-  private held: Buffer | undefined
-  private watchdog: NodeJS.Timeout | undefined
 
   constructor(
     private readonly desc: Descriptor,
     private readonly onBytes?: (n: number) => void,
-    minRate?: MinRate,
   ) {
-    // a few of undici's 64 KiB chunks may wait here: fewer pause/resume turns per blob than 16 KiB
-    super({ highWaterMark: BLOB_STREAM_BUFFER })
     const [alg, hex] = desc.digest.split(':')
     if ((alg !== 'sha256' && alg !== 'sha512') || !hex) {
       throw new ImgsyncError('UNSUPPORTED_MEDIA_TYPE', `unsupported digest algorithm in ${desc.digest}`)
     }
     this.hash = createHash(alg)
     this.expectedHex = hex
-    if (minRate) this.watch(minRate)
   }
 
-  private watch({ bytes, windowMs }: MinRate): void {
+  get bytes(): number {
+    return this.seen
+  }
+
+  /** Counts and hashes the next bytes; bytes past the declared size are refused, not hashed. */
+  add(chunk: Buffer): ImgsyncError | undefined {
+    this.seen += chunk.length
+    if (this.seen > this.desc.size)
+      return this.mismatch(`more than the ${this.desc.size} bytes its descriptor declares`)
+    this.hash.update(chunk)
+    this.onBytes?.(chunk.length)
+    return undefined
+  }
+
+  /** At the end of the blob: its size and digest. */
+  finish(): ImgsyncError | undefined {
+    if (this.seen !== this.desc.size) {
+      return this.mismatch(`${this.seen} bytes, but its descriptor declares ${this.desc.size}`)
+    }
+    const hex = this.hash.digest('hex')
+    return hex === this.expectedHex ? undefined : this.mismatch(`content hashing to ${hex.slice(0, 12)}…`)
+  }
+
+  /** Calls `stalled` with a TIMEOUT once fewer than `minRate.bytes` pass in a window; returns the stop. */
+  watch({ bytes, windowMs }: MinRate, stalled: (err: ImgsyncError) => void): () => void {
     let mark = 0
-    this.watchdog = setInterval(() => {
+    const timer = setInterval(() => {
       if (this.seen - mark < bytes && this.seen < this.desc.size) {
-        this.destroy(
+        stalled(
           new ImgsyncError(
             'TIMEOUT',
             `blob ${this.desc.digest.slice(0, 19)}… moved ${this.seen - mark} bytes in ${windowMs / 1000}s`,
@@ -56,37 +73,7 @@ export class VerifyStream extends Transform {
       }
       mark = this.seen
     }, windowMs).unref()
-    this.once('close', () => clearInterval(this.watchdog))
-  }
-
-  get bytes(): number {
-    return this.seen
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length
-    if (this.seen > this.desc.size) {
-      cb(this.mismatch(`more than the ${this.desc.size} bytes its descriptor declares`))
-      return
-    }
-    this.hash.update(chunk)
-    this.onBytes?.(chunk.length)
-    const previous = this.held
-    this.held = chunk
-    cb(null, previous)
-  }
-
-  override _flush(cb: TransformCallback): void {
-    if (this.seen !== this.desc.size) {
-      cb(this.mismatch(`${this.seen} bytes, but its descriptor declares ${this.desc.size}`))
-      return
-    }
-    const hex = this.hash.digest('hex')
-    if (hex !== this.expectedHex) {
-      cb(this.mismatch(`content hashing to ${hex.slice(0, 12)}…`))
-      return
-    }
-    cb(null, this.held)
+    return () => clearInterval(timer)
   }
 
   private mismatch(what: string): ImgsyncError {
@@ -94,5 +81,49 @@ export class VerifyStream extends Transform {
       temporary: true,
       suggestions: ['the source sent damaged data; re-run the sync'],
     })
+  }
+}
+
+/**
+ * Passes a blob through while hashing and counting it (BlobCheck). It fails the stream (so the
+ * upload is aborted and never committed) when the size overruns, the digest differs at the end,
+ * or the blob moves slower than `minRate`. The last chunk is held back until the digest is
+ * checked, so the target never receives a whole wrong blob even if it would not check `?digest=`
+ * itself. BlobRelay does the same in one stage with the source attached.
+ */
+export class VerifyStream extends Transform {
+  private readonly check: BlobCheck
+  private held: Buffer | undefined
+
+  constructor(desc: Descriptor, onBytes?: (n: number) => void, minRate?: MinRate) {
+    // a few of undici's 64 KiB chunks may wait here: fewer pause/resume turns per blob than 16 KiB
+    super({ highWaterMark: BLOB_STREAM_BUFFER })
+    this.check = new BlobCheck(desc, onBytes)
+    if (minRate)
+      this.once(
+        'close',
+        this.check.watch(minRate, (err) => this.destroy(err)),
+      )
+  }
+
+  get bytes(): number {
+    return this.check.bytes
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const err = this.check.add(chunk)
+    if (err) {
+      cb(err)
+      return
+    }
+    const previous = this.held
+    this.held = chunk
+    cb(null, previous)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const err = this.check.finish()
+    if (err) cb(err)
+    else cb(null, this.held)
   }
 }

@@ -1,7 +1,6 @@
 // A ceiling on bytes per second (--limit-rate for the whole process, limits.bandwidth per registry):
-// a token bucket with a quarter second of burst, and a stream stage that waits for it.
+// a token bucket with a quarter second of burst; a blob transfer (BlobRelay) waits on it per chunk.
 
-import { Transform, type TransformCallback } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export class ByteRate {
@@ -29,19 +28,5 @@ export class ByteRate {
       }
       await sleep(Math.ceil(((piece - this.tokens) / this.bytesPerSecond) * 1000))
     }
-  }
-}
-
-/** Passes bytes on no faster than every one of `rates` allows. */
-export class RateLimited extends Transform {
-  constructor(private readonly rates: ByteRate[]) {
-    super()
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    Promise.all(this.rates.map((r) => r.take(chunk.length))).then(
-      () => cb(null, chunk),
-      (err: Error) => cb(err),
-    )
   }
 }

@@ -113,6 +113,7 @@ beforeAll(async () => {
     seed('rel/progress', ['a']),
     seed('rel/truncate', ['a', 'b']),
     seed('rel/corrupt', ['a', 'b', 'c', 'd']),
+    seed('rel/corrupt-chunked', ['a']),
     seed('rel/stall', ['a', 'b', 'c']),
     seed('rel/token', ['a', 'b']),
     seed('rel/push', ['a', 'b', 'c']),
@@ -431,6 +432,49 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     expect(committed.filter((e) => e.query.includes(encodeURIComponent(b.layers[0] ?? '')))).toEqual([])
     expect(committed.filter((e) => e.path.includes('/manifests/'))).toHaveLength(1)
     await expectConsistentTarget(['out/corrupt'])
+  })
+
+  it('altered bytes on the chunked path (a 413 for the whole layer): DIGEST_MISMATCH, no byte of it committed, no tag', async () => {
+    const a = img('rel/corrupt-chunked', 'a')
+    const layer = a.layers[0] ?? ''
+    const s = await proxy({ upstream: src.url })
+    s.add({ method: 'GET', path: blobPath('rel/corrupt-chunked', layer), fault: { kind: 'corrupt' } })
+    const d = await proxy({ upstream: dst.url })
+    // the layer's whole upload only (its PUT names its digest): chunks (PATCH) from then on
+    const tooLarge = d.add({
+      method: 'PUT',
+      path: new RegExp(
+        `^/v2/out/corrupt-chunked/blobs/uploads/[^?]*\\?.*digest=${encodeURIComponent(layer)}`,
+      ),
+      times: 1,
+      fault: { kind: 'status', status: 413 },
+    })
+    const patches = d.add({
+      method: 'PATCH',
+      path: uploadPath('out/corrupt-chunked'),
+      fault: { kind: 'delay', ms: 0 },
+    })
+    const cancels = d.add({
+      method: 'DELETE',
+      path: uploadPath('out/corrupt-chunked'),
+      fault: { kind: 'delay', ms: 0 },
+    })
+    const res = await sync([
+      'sync',
+      'tag',
+      `${s.host}/rel/corrupt-chunked`,
+      `${d.host}/out/corrupt-chunked`,
+      '--tags',
+      'a',
+    ])
+    expect(res.code).toBe(1)
+    expect(res.byTag).toEqual({ a: 'failed DIGEST_MISMATCH' })
+    expect(tooLarge.injected).toBe(1)
+    // the layer is smaller than a chunk: all of it is the last chunk, which waits for the digest check
+    expect(patches.matched).toBe(0)
+    expect(cancels.matched).toBeGreaterThanOrEqual(1)
+    expect((await headBlob(dst.url, 'out/corrupt-chunked', layer)).exists).toBe(false)
+    expect(await listTags(dst.url, 'out/corrupt-chunked')).toEqual([])
   })
 
   it('stalled responses end with TIMEOUT (IMGSYNC_TIMEOUT=1) instead of hanging', async () => {
