@@ -15,6 +15,8 @@ export interface FileLockOptions {
   busy?: string
   /** stops the wait (a Ctrl-C while another process holds the lock): INTERRUPTED */
   signal?: AbortSignal
+  /** told once, when the lock is found held and the wait begins (not with timeoutMs 0) */
+  onWait?: () => void
 }
 
 export interface HeldLock {
@@ -33,6 +35,7 @@ export async function withFileLock<T>(
   const deadline = Date.now() + timeoutMs
   let compromised: Error | undefined
   let release: () => Promise<void>
+  let waiting = false
   for (;;) {
     try {
       release = await lock(file, {
@@ -63,6 +66,10 @@ export async function withFileLock<T>(
             ],
           },
         )
+      }
+      if (!waiting) {
+        waiting = true
+        options.onWait?.()
       }
       // Jitter, so that waiting processes do not retry in lockstep.
       await sleep(15 + Math.random() * 35, undefined, { signal: options.signal }).catch(() => undefined)

@@ -13,20 +13,21 @@ export function ruleLockPath(lockDir: string, rule: string, shard?: string): str
 /**
  * Runs fn while holding the rule's lock, so a schedule and a manual trigger of the same rule never
  * overlap. With waitMs 0 a held lock fails at once with LOCKED. A crashed holder's lock goes stale.
- * `signal` ends the wait with INTERRUPTED.
+ * `signal` ends the wait with INTERRUPTED; `onWait` is told once when the wait begins.
  */
 export async function withRuleLock<T>(
   lockDir: string,
   rule: string,
   waitMs: number,
   fn: () => Promise<T>,
-  shard?: string,
-  signal?: AbortSignal,
+  opts: { shard?: string; signal?: AbortSignal; onWait?: () => void } = {},
 ): Promise<T> {
+  const { shard } = opts
   await mkdir(lockDir, { recursive: true })
   return withFileLock(ruleLockPath(lockDir, rule, shard), fn, {
     timeoutMs: waitMs,
     busy: `rule "${rule}"${shard ? ` (shard ${shard})` : ''} is already running`,
-    signal,
+    signal: opts.signal,
+    onWait: opts.onWait,
   })
 }

@@ -49,6 +49,8 @@ export interface TriggerOptions {
   shard?: Shard
   /** how long to wait for a rule another run holds; 0 fails at once with LOCKED */
   waitMs: number
+  /** told when a rule's run waits for another run that holds its lock (waitMs > 0) */
+  onLockWait?: (rule: string) => void
   maxDelete?: number
   /** replaces the rule's own plan (serve uses it to sync just a pushed tag) */
   plan?: (rule: Rule, pool: RegistryPool) => Promise<Plan>
@@ -124,7 +126,11 @@ export async function triggerRules(
       const result =
         opts.dryRun || opts.lock === false
           ? await run()
-          : await withRuleLock(ctx.lockDir, rule.name, opts.waitMs, run, shard, ctx.signal)
+          : await withRuleLock(ctx.lockDir, rule.name, opts.waitMs, run, {
+              shard,
+              signal: ctx.signal,
+              onWait: () => opts.onLockWait?.(rule.name),
+            })
       runs.push({ rule: rule.name, result })
     } catch (err) {
       const e = toImgsyncError(err)

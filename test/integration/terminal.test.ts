@@ -4,7 +4,7 @@
 // on, the prompt on a line of its own), records the task as interrupted, prints one summary line
 // and exits 130; and a summary after which no progress line comes back.
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -362,7 +362,10 @@ describe('Ctrl-C while rule trigger --wait waits for another run', () => {
     )
     // another run holds the rule's lock: proper-lockfile's fresh lock directory (stale after 10 s)
     const locks = join(dir, 'wait-locks')
-    await mkdir(join(locks, 'rule-held.lock'), { recursive: true })
+    const lock = join(locks, 'rule-held.lock')
+    await mkdir(lock, { recursive: true })
+    // kept fresh, as its holder would, however slowly imgsync starts
+    const fresh = setInterval(() => utimes(lock, new Date(), new Date()).catch(() => undefined), 1000)
     const records = join(dir, 'waiting.jsonl')
     const run = startImgsync(
       ['rule', 'trigger', 'held', '--config', config, '--records', records, '--wait', '600'],
@@ -371,11 +374,11 @@ describe('Ctrl-C while rule trigger --wait waits for another run', () => {
         timeoutMs: 60_000,
       },
     )
-    // waiting: give it time to reach the lock, well inside the lock's 10 s before it goes stale
-    await new Promise((r) => setTimeout(r, 1500))
-    expect(run.child.exitCode).toBeNull()
+    // it says it waits, and why
+    await run.waitForOutput('rule held: another run holds it; waiting up to 600s (Ctrl-C stops)', 30_000)
     run.kill('SIGINT')
     const exit = await run.exited
+    clearInterval(fresh)
     expect(exit.code, run.stderr()).toBe(130)
     expect(run.stderr()).toContain('not run (stopped): held')
     await expect(readFile(records, 'utf8')).rejects.toThrow(/ENOENT/)

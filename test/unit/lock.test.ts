@@ -59,6 +59,7 @@ describe('withRuleLock', () => {
     await sleep(50)
     const ac = new AbortController()
     let ran = false
+    let waits = 0
     const waiting = rejection(
       withRuleLock(
         lockDir,
@@ -67,8 +68,7 @@ describe('withRuleLock', () => {
         async () => {
           ran = true
         },
-        undefined,
-        ac.signal,
+        { signal: ac.signal, onWait: () => waits++ },
       ),
     )
     await sleep(100)
@@ -77,6 +77,8 @@ describe('withRuleLock', () => {
     expect(err.code).toBe('INTERRUPTED')
     expect(err.message).toContain('rule "nightly" is already running')
     expect(ran).toBe(false)
+    // told once that the wait began, not on every retry of the lock
+    expect(waits).toBe(1)
     g.open()
     await first
   })

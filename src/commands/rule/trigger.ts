@@ -96,6 +96,12 @@ On a terminal a progress line shows bytes copied of a total, the rate and the ti
           concurrency: flags.concurrency,
           shard,
           waitMs: flags.wait * 1000,
+          onLockWait: (rule) => {
+            if (!json)
+              process.stderr.write(
+                `rule ${rule}: another run holds it; waiting up to ${flags.wait}s (Ctrl-C stops)\n`,
+              )
+          },
           maxDelete: flags['max-delete'],
         },
         ctx,
