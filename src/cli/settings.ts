@@ -38,6 +38,15 @@ export class Settings {
     return v === '' ? undefined : v
   }
 
+  /** A number from the variable `name`, undefined when it is unset; one that fails `ok` is an error. */
+  private number(name: string, ok: (n: number) => boolean, want: string, fix: string): number | undefined {
+    const text = this.text(name)
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!Number.isFinite(n) || !ok(n)) throw invalid(name, text, want, fix)
+    return n
+  }
+
   /**
    * IMGSYNC_TIMEOUT (seconds: an answer, or an idle body), IMGSYNC_RETRIES (after the first try),
    * IMGSYNC_RATE_LIMIT_WAIT (seconds one request may wait out rate limits).
@@ -45,45 +54,27 @@ export class Settings {
   get network(): NetworkSettings {
     if (this.networkCache) return this.networkCache
     const out: NetworkSettings = {}
-    const timeout = this.text('IMGSYNC_TIMEOUT')
-    if (timeout !== undefined) {
-      const secs = Number(timeout)
-      if (!Number.isFinite(secs) || secs <= 0 || secs > 86_400) {
-        throw invalid(
-          'IMGSYNC_TIMEOUT',
-          timeout,
-          'a number of seconds',
-          'set IMGSYNC_TIMEOUT to seconds between 0 and 86400 (e.g. 30), or unset it',
-        )
-      }
-      out.timeoutMs = Math.max(1, Math.round(secs * 1000))
-    }
-    const retries = this.text('IMGSYNC_RETRIES')
-    if (retries !== undefined) {
-      const n = Number(retries)
-      if (!Number.isInteger(n) || n < 0 || n > 20) {
-        throw invalid(
-          'IMGSYNC_RETRIES',
-          retries,
-          'a whole number from 0 to 20',
-          'set IMGSYNC_RETRIES to 0-20 (default 5), or unset it',
-        )
-      }
-      out.retries = n
-    }
-    const wait = this.text('IMGSYNC_RATE_LIMIT_WAIT')
-    if (wait !== undefined) {
-      const secs = Number(wait)
-      if (!Number.isFinite(secs) || secs < 0 || secs > 86_400) {
-        throw invalid(
-          'IMGSYNC_RATE_LIMIT_WAIT',
-          wait,
-          'a number of seconds',
-          'set IMGSYNC_RATE_LIMIT_WAIT to seconds from 0 to 86400 (default 300), or unset it',
-        )
-      }
-      out.rateLimitWaitMs = Math.round(secs * 1000)
-    }
+    const secs = this.number(
+      'IMGSYNC_TIMEOUT',
+      (n) => n > 0 && n <= DAY_SECONDS,
+      'a number of seconds',
+      'set IMGSYNC_TIMEOUT to seconds between 0 and 86400 (e.g. 30), or unset it',
+    )
+    if (secs !== undefined) out.timeoutMs = Math.max(1, Math.round(secs * 1000))
+    const retries = this.number(
+      'IMGSYNC_RETRIES',
+      (n) => Number.isInteger(n) && n >= 0 && n <= 20,
+      'a whole number from 0 to 20',
+      'set IMGSYNC_RETRIES to 0-20 (default 5), or unset it',
+    )
+    if (retries !== undefined) out.retries = retries
+    const wait = this.number(
+      'IMGSYNC_RATE_LIMIT_WAIT',
+      (n) => n >= 0 && n <= DAY_SECONDS,
+      'a number of seconds',
+      'set IMGSYNC_RATE_LIMIT_WAIT to seconds from 0 to 86400 (default 300), or unset it',
+    )
+    if (wait !== undefined) out.rateLimitWaitMs = Math.round(wait * 1000)
     this.networkCache = out
     return out
   }
@@ -110,16 +101,13 @@ export class Settings {
   caches(recordsPath: string): CacheSettings {
     const beside = (name: string) => join(dirname(recordsPath), name)
     const tagCache = this.text('IMGSYNC_TAG_CACHE')
-    const ttlText = this.text('IMGSYNC_TAG_CACHE_TTL')
-    const ttl = ttlText === undefined ? DAY_SECONDS : Number(ttlText)
-    if (ttlText !== undefined && (!Number.isFinite(ttl) || ttl < 0)) {
-      throw invalid(
+    const ttl =
+      this.number(
         'IMGSYNC_TAG_CACHE_TTL',
-        ttlText,
+        (n) => n >= 0,
         'a number of seconds',
         'set it to seconds (e.g. 3600; 0 trusts no remembered tag), or unset it for 24 h',
-      )
-    }
+      ) ?? DAY_SECONDS
     const blobCache = this.env.IMGSYNC_BLOB_CACHE
     return {
       lockDir: this.env.IMGSYNC_LOCK_DIR ?? beside('locks'),
@@ -132,7 +120,6 @@ export class Settings {
   /** IMGSYNC_RECORDS_MAX_SIZE (k/M/G) and IMGSYNC_RECORDS_KEEP: when and how records files rotate. */
   get rotation(): Rotation {
     const size = this.text('IMGSYNC_RECORDS_MAX_SIZE')
-    const keep = this.text('IMGSYNC_RECORDS_KEEP')
     const maxBytes = size === undefined ? DEFAULT_ROTATION.maxBytes : parseByteSize(size)
     if (maxBytes === undefined) {
       throw invalid(
@@ -142,15 +129,13 @@ export class Settings {
         'write bytes or e.g. 100M, 1G (default 100M)',
       )
     }
-    const n = keep === undefined ? DEFAULT_ROTATION.keep : Number(keep)
-    if (!Number.isInteger(n) || n < 0 || n > 1000) {
-      throw invalid(
+    const n =
+      this.number(
         'IMGSYNC_RECORDS_KEEP',
-        keep!,
+        (k) => Number.isInteger(k) && k >= 0 && k <= 1000,
         'a whole number from 0 to 1000',
         'set it to the rotated files to keep (default 10)',
-      )
-    }
+      ) ?? DEFAULT_ROTATION.keep
     return { maxBytes, keep: n }
   }
 
