@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import { parseByteSize } from '../text.js'
 import { hostError } from './checks.js'
+import { checkedString } from './schema-checks.js'
 
 // registries.NAME in the rule file: a host (credentials, TLS, concurrency, limits, uploads) or an
 // OCI layout directory. Every object is strict: a misspelt key is an error.
@@ -62,19 +63,7 @@ const UploadSchema = z
 
 export const RegistryEntrySchema = z
   .strictObject({
-    host: z
-      .string()
-      .superRefine((value, ctx) => {
-        const detail = hostError(value)
-        if (detail)
-          ctx.addIssue({
-            code: 'custom',
-            message: `invalid host ${JSON.stringify(value)}`,
-            params: { detail },
-          })
-      })
-      .optional()
-      .meta({ description: 'host[:port] of the registry.' }),
+    host: checkedString(hostError, 'host').optional().meta({ description: 'host[:port] of the registry.' }),
     'oci-layout': z
       .strictObject({ path: z.string().min(1, { error: 'must not be empty' }) })
       .optional()

@@ -2,6 +2,7 @@ import * as z from 'zod'
 import { PATH_COMPONENT } from '../registry/names.js'
 import { cronError, regexError, semverRangeError, timezoneError } from './checks.js'
 import { positiveInt, RegistryEntrySchema } from './registry-schema.js'
+import { checkedString, reportCheck } from './schema-checks.js'
 
 export type { RegistryEntry } from './registry-schema.js'
 
@@ -39,16 +40,7 @@ export type TriggerSpec =
   | { type: 'schedule'; cron: string; timezone?: string }
 
 // Custom issues carry `params.detail`: the formatter prints `field: message (rule "x"): detail`.
-const regexString = z.string().superRefine((value, ctx) => {
-  const detail = regexError(value)
-  if (detail) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `invalid regular expression ${JSON.stringify(value)}`,
-      params: { detail },
-    })
-  }
-})
+const regexString = checkedString(regexError, 'regular expression')
 
 const namespaceString = z.string().superRefine((value, ctx) => {
   if (value !== '' && !REPOSITORY_PATH_PATTERN.test(value)) {
@@ -83,17 +75,7 @@ const TagFilterObject = z.strictObject({
   latest: positiveInt('how many of the highest tags to keep')
     .optional()
     .meta({ description: 'Keep only the N highest tags by semver order (non-semver tags rank lowest).' }),
-  semver: z
-    .string()
-    .superRefine((value, ctx) => {
-      const detail = semverRangeError(value)
-      if (detail)
-        ctx.addIssue({
-          code: 'custom',
-          message: `invalid semver range ${JSON.stringify(value)}`,
-          params: { detail },
-        })
-    })
+  semver: checkedString(semverRangeError, 'semver range')
     .optional()
     .meta({ description: 'Semver range, e.g. ">=1.2 <2"; tags that are not versions are dropped.' }),
 })
@@ -153,26 +135,10 @@ const TriggerSchema = z
           params: { detail: 'e.g. cron: "0 1 * * *" for 01:00 daily' },
         })
       } else {
-        const detail = cronError(value.cron)
-        if (detail) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['cron'],
-            message: `invalid cron expression ${JSON.stringify(value.cron)}`,
-            params: { detail },
-          })
-        }
+        reportCheck(ctx, cronError, value.cron, 'cron expression', ['cron'])
       }
       if (value.timezone !== undefined) {
-        const detail = timezoneError(value.timezone)
-        if (detail) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['timezone'],
-            message: `invalid time zone ${JSON.stringify(value.timezone)}`,
-            params: { detail },
-          })
-        }
+        reportCheck(ctx, timezoneError, value.timezone, 'time zone', ['timezone'])
       }
       return
     }
