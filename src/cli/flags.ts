@@ -133,6 +133,9 @@ export const endpointFlags = {
   'dst-plain-http': plainHttpFlag('dst'),
 }
 
+/** Every flag `sync tag` and `sync repo` share: the task's, content selection, and endpoints. */
+export const adhocSyncFlags = { ...taskFlags, ...contentFlags, ...endpointFlags }
+
 export interface EndpointFlagValues {
   'src-creds-file'?: string
   'dst-creds-file'?: string

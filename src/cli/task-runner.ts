@@ -3,13 +3,17 @@
 // exit code and the --json document.
 import { parsePlatform } from '../copy/platforms.js'
 import type { ItemRecord, TaskRecord } from '../records/types.js'
+import type { RegistryApi } from '../registry/api.js'
+import type { Location } from '../registry/location.js'
 import type { RegistryPool } from '../sync/registries.js'
 import { createRunContext, type RunContext } from '../sync/run-context.js'
 import { runTask } from '../sync/run-task.js'
 import type { TaskDefinition, TaskListener } from '../sync/task.js'
 import { ProgressView } from '../ui/progress.js'
 import { renderTaskSummary, summaryLine } from '../ui/task-view.js'
+import { adhocEndpoint } from './endpoints.js'
 import { exitCodeForTask } from './exit-codes.js'
+import type { EndpointFlagValues } from './flags.js'
 import { allOf, RunningTasks } from './interrupt.js'
 import type { Settings } from './settings.js'
 import { abortOnSignals } from './signals.js'
@@ -102,7 +106,7 @@ export function runOptionsFrom(
 }
 
 /** Runs one task with the terminal view, prints the summary, sets the exit code, returns the JSON. */
-export async function runTaskForCommand(
+async function runTaskForCommand(
   settings: Settings,
   define: (pool: RegistryPool) => TaskDefinition,
   opts: CommandRunOptions & { verbose: boolean },
@@ -117,25 +121,49 @@ export async function runTaskForCommand(
   return out
 }
 
-/** The task fields every ad-hoc sync command sets the same way from its arguments and flags. */
-export function adhocTaskFields(
-  args: { src: string; dst: string },
-  flags: {
+/** What an ad-hoc sync command's flags (adhocSyncFlags) hold for its task. */
+type AdhocFlagValues = EndpointFlagValues &
+  Parameters<typeof runOptionsFrom>[1] & {
     override: boolean
     'dry-run': boolean
-    concurrency: number
     referrers: boolean
     platform?: string[]
-  },
-): Omit<TaskDefinition, 'plan'> {
-  return {
-    trigger: 'manual',
-    source: args.src,
-    target: args.dst,
-    override: flags.override,
-    dryRun: flags['dry-run'],
-    concurrency: flags.concurrency,
-    referrers: flags.referrers,
-    platforms: flags.platform?.map(parsePlatform),
   }
+
+/** The two registries of an ad-hoc task, reached as the flags say, made when the plan first asks. */
+export interface AdhocRegistries {
+  src(): RegistryApi
+  dst(): RegistryApi
+}
+
+/**
+ * Runs the one task of `sync tag` or `sync repo` from SRC to DST: the endpoints and the task fields
+ * that every ad-hoc command takes the same way from its arguments and flags, and from `define` the
+ * plan (and any field of its own).
+ */
+export function runAdhocTask(
+  settings: Settings,
+  json: boolean,
+  args: { src: string; dst: string },
+  flags: AdhocFlagValues,
+  where: { src: Location; dst: Location },
+  define: (registries: AdhocRegistries) => Pick<TaskDefinition, 'plan'> & Partial<TaskDefinition>,
+): Promise<TaskJson> {
+  const srcEndpoint = adhocEndpoint('src', where.src, flags, settings)
+  const dstEndpoint = adhocEndpoint('dst', where.dst, flags, settings)
+  return runTaskForCommand(
+    settings,
+    (pool) => ({
+      trigger: 'manual',
+      source: args.src,
+      target: args.dst,
+      override: flags.override,
+      dryRun: flags['dry-run'],
+      concurrency: flags.concurrency,
+      referrers: flags.referrers,
+      platforms: flags.platform?.map(parsePlatform),
+      ...define({ src: () => pool.get(srcEndpoint), dst: () => pool.get(dstEndpoint) }),
+    }),
+    runOptionsFrom(json, flags),
+  )
 }

@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { adhocEndpoint } from '../../cli/endpoints.js'
-import { contentFlags, endpointFlags, taskFlags } from '../../cli/flags.js'
-import { adhocTaskFields, runOptionsFrom, runTaskForCommand, type TaskJson } from '../../cli/task-runner.js'
+import { adhocSyncFlags } from '../../cli/flags.js'
+import { runAdhocTask, type TaskJson } from '../../cli/task-runner.js'
 import { compileRegex, parseRepoLocation, planRepo } from '../../sync/plan-adhoc.js'
 import { selectSyncTags } from '../../sync/select-tags.js'
 
@@ -59,9 +58,7 @@ On a terminal a progress line shows bytes copied of a total, the rate and the ti
       min: 0,
       helpValue: 'N',
     }),
-    ...taskFlags,
-    ...contentFlags,
-    ...endpointFlags,
+    ...adhocSyncFlags,
   }
 
   async run(): Promise<TaskJson> {
@@ -71,24 +68,24 @@ On a terminal a progress line shows bytes copied of a total, the rate and the ti
     compileRegex(flags.include, '--include')
     compileRegex(flags.exclude, '--exclude')
     const filter = { include: flags.include, exclude: flags.exclude, latest: flags.latest }
-    const srcEndpoint = adhocEndpoint('src', src.location, flags, this.settings)
-    const dstEndpoint = adhocEndpoint('dst', dst.location, flags, this.settings)
-    return runTaskForCommand(
+    return runAdhocTask(
       this.settings,
-      (pool) => ({
-        ...adhocTaskFields(args, flags),
+      this.jsonEnabled(),
+      args,
+      flags,
+      { src: src.location, dst: dst.location },
+      (registries) => ({
         plan: () =>
           planRepo(
             src,
             dst,
-            pool.get(srcEndpoint),
-            pool.get(dstEndpoint),
+            registries.src(),
+            registries.dst(),
             (tags) => selectSyncTags(filter, tags, 'flags'),
             flags.prune ? { filter } : undefined,
           ),
         maxDelete: flags['max-delete'],
       }),
-      runOptionsFrom(this.jsonEnabled(), flags),
     )
   }
 }

@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { adhocEndpoint } from '../../cli/endpoints.js'
-import { contentFlags, endpointFlags, taskFlags } from '../../cli/flags.js'
-import { adhocTaskFields, runOptionsFrom, runTaskForCommand, type TaskJson } from '../../cli/task-runner.js'
+import { adhocSyncFlags } from '../../cli/flags.js'
+import { runAdhocTask, type TaskJson } from '../../cli/task-runner.js'
 import { display, parseTagArgs, planTags } from '../../sync/plan-adhoc.js'
 
 export default class SyncTag extends BaseCommand {
@@ -56,9 +55,7 @@ On a terminal a progress line shows bytes copied of a total, the rate and the ti
       summary: 'Comma-separated tags of the SRC repository to copy in one task.',
       helpValue: 'a,b,c',
     }),
-    ...taskFlags,
-    ...contentFlags,
-    ...endpointFlags,
+    ...adhocSyncFlags,
   }
 
   async run(): Promise<TaskJson> {
@@ -76,15 +73,13 @@ On a terminal a progress line shows bytes copied of a total, the rate and the ti
       const latest = display(parsed.src.registry, parsed.src.repository, 'latest')
       this.logToStderr(`no tag given: copying ${latest} (name one as REPO:TAG, or several with --tags)`)
     }
-    const srcEndpoint = adhocEndpoint('src', parsed.src.location, flags, this.settings)
-    const dstEndpoint = adhocEndpoint('dst', parsed.dst.location, flags, this.settings)
-    return runTaskForCommand(
+    return runAdhocTask(
       this.settings,
-      (pool) => ({
-        ...adhocTaskFields(args, flags),
-        plan: async () => planTags(parsed, pool.get(srcEndpoint), pool.get(dstEndpoint)),
-      }),
-      runOptionsFrom(this.jsonEnabled(), flags),
+      this.jsonEnabled(),
+      args,
+      flags,
+      { src: parsed.src.location, dst: parsed.dst.location },
+      (registries) => ({ plan: async () => planTags(parsed, registries.src(), registries.dst()) }),
     )
   }
 }
