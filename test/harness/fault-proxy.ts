@@ -4,8 +4,9 @@
 // loopback listener that records the headers it receives. Everything else is forwarded as is.
 // Only loopback addresses are ever used; every wait is bounded and ends when the proxy closes.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { BasicAuth } from './fixtures.js'
+import { listenOnLoopback, sleepUntilAborted } from './net.js'
 
 export type Fault =
   /** answer with this status (body: a registry error document); a 401 carries the Bearer challenge in bearer mode */
@@ -116,25 +117,7 @@ export interface FaultProxy {
 const MAX_STALL_MS = 120_000
 const CHUNK = 16 * 1024
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, Math.min(ms, MAX_STALL_MS))
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
-
-function listen(server: http.Server): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve(server.address() as AddressInfo))
-  })
-}
+const sleep = (ms: number, signal: AbortSignal) => sleepUntilAborted(ms, signal, MAX_STALL_MS)
 
 function matches(rule: FaultRule, method: string, url: string): boolean {
   if (rule.method !== undefined) {
@@ -427,7 +410,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
-  const { port } = await listen(server)
+  const { port } = await listenOnLoopback(server)
 
   // the redirect target: another origin that serves blobs from the upstream and records what it was sent
   const blobServer = http.createServer((req, res) => {
@@ -462,7 +445,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
-  const blobAddress = await listen(blobServer)
+  const blobAddress = await listenOnLoopback(blobServer)
   const blobHost: BlobHost = {
     host: `127.0.0.1:${blobAddress.port}`,
     url: `http://127.0.0.1:${blobAddress.port}`,
@@ -525,4 +508,14 @@ export function uploadPath(repo: string): RegExp {
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** Waits until the rule `name` has injected its fault at least once (a copy is under way). */
+export async function untilInjected(proxy: FaultProxy, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (proxy.stats(name).injected < 1) {
+    if (Date.now() > deadline)
+      throw new Error(`fault-proxy: rule ${name} injected nothing in ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }

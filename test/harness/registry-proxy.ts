@@ -7,7 +7,8 @@
 // Only loopback addresses are ever used; bodies it holds are bounded; every wait ends when the
 // proxy closes, and close() tears every connection down.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import { listenOnLoopback, sleepUntilAborted } from './net.js'
 
 export type FaultKind = '503' | '429' | 'reset-response' | 'reset-request'
 
@@ -178,25 +179,7 @@ const MAX_UPSTREAM_PAGES = 1000
 const MAX_LIST_NAMES = 1_000_000
 const PIECE = 16 * 1024
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted || ms <= 0) return resolve()
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, Math.min(ms, MAX_WAIT_MS))
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
-
-function listen(server: http.Server): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve(server.address() as AddressInfo))
-  })
-}
+const sleep = (ms: number, signal: AbortSignal) => sleepUntilAborted(ms, signal, MAX_WAIT_MS)
 
 /** A uniform number in [0, 1) from (seed, n, salt): the same inputs always give the same number. */
 export function seededRandom(seed: number, n: number, salt = 0): number {
@@ -839,7 +822,7 @@ export async function startRegistryProxy(opts: RegistryProxyOptions): Promise<Re
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
-  const { port } = await listen(server)
+  const { port } = await listenOnLoopback(server)
 
   return {
     host: `127.0.0.1:${port}`,

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync, startImgsync } from '../harness/cli.js'
-import { type FaultProxy, startFaultProxy, uploadPath } from '../harness/fault-proxy.js'
+import { type FaultProxy, startFaultProxy, untilInjected, uploadPath } from '../harness/fault-proxy.js'
 import { pushImage } from '../harness/fixtures.js'
 import { pushImageWithLayers } from '../harness/graph-check.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { writeRuleFile } from '../harness/rule-file.js'
 
 const USER = { username: 'robot', password: 'the-right-password' }
 let plain: RunningRegistry
@@ -102,18 +103,20 @@ describe('AUTH_FAILED names the side that failed, and only its options', () => {
   })
 
   it('a rule: the registry entry of the rule file, not the flags of sync', async () => {
-    const config = join(dir, 'imgsync.yaml')
-    await writeFile(
-      config,
+    const config = await writeRuleFile(
+      join(dir, 'imgsync.yaml'),
+      {
+        plain: plain.host,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the rule file's own ${VAR} syntax
+        vault: { host: auth.host, credentials: { username: 'robot', password: '${HINTS_TEST_PASSWORD}' } },
+      },
       [
-        'version: 1',
-        'registries:',
-        `  plain: { host: "${plain.host}" }`,
-        `  vault: { host: "${auth.host}", credentials: { username: robot, password: "\${HINTS_TEST_PASSWORD}" } }`,
-        'rules:',
-        '  - { name: up, source: { registry: plain, namespace: team, repositories: [app] }, target: { registry: vault, namespace: rules } }',
-        '',
-      ].join('\n'),
+        {
+          name: 'up',
+          source: { registry: 'plain', namespace: 'team', repositories: ['app'] },
+          target: { registry: 'vault', namespace: 'rules' },
+        },
+      ],
     )
     const res = await runImgsync(
       ['rule', 'trigger', 'up', '--config', config, '--records', records(), '--json'],
@@ -150,9 +153,7 @@ describe('an interrupted task with nothing done', () => {
         timeoutMs: 60_000,
       },
     )
-    const deadline = Date.now() + 30_000
-    while (slow.stats('slow').injected < 1 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50))
+    await untilInjected(slow, 'slow')
     run.kill('SIGINT')
     expect((await run.exited).code).toBe(130)
     const summary = await runImgsync(['records', '--summary', '--records', file])

@@ -4,14 +4,15 @@
 // on, the prompt on a line of its own), records the task as interrupted, prints one summary line
 // and exits 130; and a summary after which no progress line comes back.
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, utimes } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync, startImgsync } from '../harness/cli.js'
-import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.js'
+import { type FaultProxy, startFaultProxy, untilInjected } from '../harness/fault-proxy.js'
 import { pushImageWithLayers, type SeededImage } from '../harness/graph-check.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { writeRuleFile } from '../harness/rule-file.js'
 import { PROMPT, startImgsyncInTerminal, type Terminal } from '../harness/terminal.js'
 
 let src: RunningRegistry
@@ -40,6 +41,32 @@ async function terminal(args: string[], width = 100): Promise<Terminal> {
   const t = await startImgsyncInTerminal(args, { width })
   terminals.push(t)
   return t
+}
+
+/** In a terminal: many/app from a source that serves its layers at `bytesPerSecond`, into dst's NAME/app. */
+async function copyManyInTerminal(name: string, bytesPerSecond: number, width?: number) {
+  const proxy = await slowSource(
+    many.flatMap((i) => i.layers),
+    bytesPerSecond,
+  )
+  const records = join(dir, `${name}.jsonl`)
+  const args = ['sync', 'repo', `${proxy.host}/many/app`, `${dst.host}/${name}/app`, '--concurrency', '2']
+  return { t: await terminal([...args, '--records', records], width), records }
+}
+
+/**
+ * In a terminal: `repo` exported first to a layout, then copied layout to layout under --limit-rate
+ * (file copies that a stop does not cut), `concurrency` images at once.
+ */
+async function layoutCopyInTerminal(name: string, repo: string, limitRate: string, concurrency: number) {
+  const from = join(dir, `${name}-src`)
+  const prep = join(dir, `${name}-prep.jsonl`)
+  const copy = await runImgsync(['sync', 'repo', `${src.host}/${repo}`, `oci:${from}`, '--records', prep])
+  expect(copy.code, copy.stderr).toBe(0)
+  const records = join(dir, `${name}-copy.jsonl`)
+  const to = `oci:${join(dir, `${name}-dst`)}`
+  const limits = ['--limit-rate', limitRate, '--concurrency', String(concurrency)]
+  return { t: await terminal(['sync', 'repo', `oci:${from}`, to, ...limits, '--records', records]), records }
 }
 
 interface TaskLine {
@@ -129,24 +156,7 @@ describe('the progress line', () => {
 
 describe('Ctrl-C', () => {
   it('once: the notice is whole, on its own line, even in a narrow terminal; no progress line after the summary', async () => {
-    const proxy = await slowSource(
-      many.flatMap((i) => i.layers),
-      32 * 1024,
-    )
-    const records = join(dir, 'once.jsonl')
-    const t = await terminal(
-      [
-        'sync',
-        'repo',
-        `${proxy.host}/many/app`,
-        `${dst.host}/once/app`,
-        '--concurrency',
-        '2',
-        '--records',
-        records,
-      ],
-      40,
-    )
+    const { t, records } = await copyManyInTerminal('once', 32 * 1024, 40)
     await t.waitFor(/images/)
     await t.keys('C-c')
     expect(await t.exitCode()).toBe(130)
@@ -168,29 +178,7 @@ describe('Ctrl-C', () => {
   it('twice during a copy: the terminal given back, the task recorded interrupted, one summary line, exit 130', async () => {
     // layout to layout under --limit-rate: a stop does not cut file copies, so after the first
     // Ctrl-C the copy goes on through the grace period, and the second one comes during it
-    const from = join(dir, 'twice-src')
-    const copy = await runImgsync([
-      'sync',
-      'repo',
-      `${src.host}/many/app`,
-      `oci:${from}`,
-      '--records',
-      join(dir, 'twice-prep.jsonl'),
-    ])
-    expect(copy.code, copy.stderr).toBe(0)
-    const records = join(dir, 'twice-copy.jsonl')
-    const t = await terminal([
-      'sync',
-      'repo',
-      `oci:${from}`,
-      `oci:${join(dir, 'twice-dst')}`,
-      '--limit-rate',
-      '64k',
-      '--concurrency',
-      '2',
-      '--records',
-      records,
-    ])
+    const { t, records } = await layoutCopyInTerminal('twice', 'many/app', '64k', 2)
     await t.waitFor(/KiB\/s/)
     await t.keys('C-c')
     await t.waitFor(/SIGINT again stops now/)
@@ -214,21 +202,7 @@ describe('Ctrl-C', () => {
   })
 
   it('twice, the second while the first is already ending it: the same, and the prompt on its own line', async () => {
-    const proxy = await slowSource(
-      many.flatMap((i) => i.layers),
-      16 * 1024,
-    )
-    const records = join(dir, 'twice.jsonl')
-    const t = await terminal([
-      'sync',
-      'repo',
-      `${proxy.host}/many/app`,
-      `${dst.host}/twice/app`,
-      '--concurrency',
-      '2',
-      '--records',
-      records,
-    ])
+    const { t, records } = await copyManyInTerminal('twice', 16 * 1024)
     await t.waitFor(/KiB\/s/)
     // Two Ctrl-C that both reach imgsync. Here the first one's stop takes a few milliseconds, less
     // than two key presses apart, so imgsync is held (SIGSTOP) while the keys are typed and each
@@ -268,29 +242,7 @@ describe('Ctrl-C', () => {
   it('once, when every image then finishes within the grace period: it says so, not "interrupted"', async () => {
     // layout to layout: file copies that a stop does not cut, slowed by --limit-rate so the
     // Ctrl-C comes while all three are being copied
-    const from = join(dir, 'grace-src')
-    const copy = await runImgsync([
-      'sync',
-      'repo',
-      `${src.host}/grace/app`,
-      `oci:${from}`,
-      '--records',
-      join(dir, 'grace-prep.jsonl'),
-    ])
-    expect(copy.code, copy.stderr).toBe(0)
-    const records = join(dir, 'grace.jsonl')
-    const t = await terminal([
-      'sync',
-      'repo',
-      `oci:${from}`,
-      `oci:${join(dir, 'grace-dst')}`,
-      '--limit-rate',
-      '192k',
-      '--concurrency',
-      '4',
-      '--records',
-      records,
-    ])
+    const { t, records } = await layoutCopyInTerminal('grace', 'grace/app', '192k', 4)
     await t.waitFor(/KiB\/s/)
     await t.keys('C-c')
     expect(await t.exitCode()).toBe(0)
@@ -315,29 +267,22 @@ describe('Ctrl-C in rule trigger of several rules', () => {
       many.flatMap((i) => i.layers),
       16 * 1024,
     )
-    const config = join(dir, 'two-rules.yaml')
-    await writeFile(
-      config,
-      [
-        'version: 1',
-        'registries:',
-        `  slow: { host: "${proxy.host}" }`,
-        `  d: { host: "${dst.host}" }`,
-        'rules:',
-        '  - { name: first, source: { registry: slow, namespace: many, repositories: [app] }, target: { registry: d, namespace: r1 } }',
-        '  - { name: second, source: { registry: slow, namespace: many, repositories: [app] }, target: { registry: d, namespace: r2 } }',
-        '',
-      ].join('\n'),
-    )
+    const rule = (name: string, namespace: string) => ({
+      name,
+      source: { registry: 'slow', namespace: 'many', repositories: ['app'] },
+      target: { registry: 'd', namespace },
+    })
+    const config = await writeRuleFile(join(dir, 'two-rules.yaml'), { slow: proxy.host, d: dst.host }, [
+      rule('first', 'r1'),
+      rule('second', 'r2'),
+    ])
     const run = startImgsync(
       ['rule', 'trigger', 'first', 'second', '--config', config, '--records', join(dir, 'two.jsonl')],
       {
         timeoutMs: 60_000,
       },
     )
-    const deadline = Date.now() + 30_000
-    while (proxy.stats('slow').injected < 1 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50))
+    await untilInjected(proxy, 'slow')
     run.kill('SIGINT')
     const exit = await run.exited
     expect(exit.code, run.stderr()).toBe(130)
@@ -347,19 +292,13 @@ describe('Ctrl-C in rule trigger of several rules', () => {
 
 describe('Ctrl-C while rule trigger --wait waits for another run', () => {
   it('ends the wait at once: the rule is named as not run, exit 130, nothing recorded', async () => {
-    const config = join(dir, 'waiting.yaml')
-    await writeFile(
-      config,
-      [
-        'version: 1',
-        'registries:',
-        `  s: { host: "${src.host}" }`,
-        `  d: { host: "${dst.host}" }`,
-        'rules:',
-        '  - { name: held, source: { registry: s, namespace: many, repositories: [app] }, target: { registry: d, namespace: held } }',
-        '',
-      ].join('\n'),
-    )
+    const config = await writeRuleFile(join(dir, 'waiting.yaml'), { s: src.host, d: dst.host }, [
+      {
+        name: 'held',
+        source: { registry: 's', namespace: 'many', repositories: ['app'] },
+        target: { registry: 'd', namespace: 'held' },
+      },
+    ])
     // another run holds the rule's lock: proper-lockfile's fresh lock directory (stale after 10 s)
     const locks = join(dir, 'wait-locks')
     const lock = join(locks, 'rule-held.lock')
