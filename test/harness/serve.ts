@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startImgsync } from './cli.js'
-import { freePort } from './registry.js'
+import { freePort, type RunningRegistry, startRegistry } from './registry.js'
 
 export const WEBHOOK_TOKEN = 'webhook-token-for-tests'
 
@@ -13,6 +13,13 @@ export interface Served {
   url: string
   stderr: () => string
   exited: Promise<number>
+}
+
+/** A registry that notifies serve's distribution webhook on `port` of each push (with the test token). */
+export function startNotifyingRegistry(port: number): Promise<RunningRegistry> {
+  return startRegistry({
+    notifications: { url: `http://127.0.0.1:${port}/webhooks/distribution`, token: WEBHOOK_TOKEN },
+  })
 }
 
 /** `imgsync serve` on `port` with the webhook token, a lock directory under `dir` and `records`. */
@@ -59,8 +66,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   for (;;) {
     const v = await fn().catch(() => undefined)
     if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
   }
 }
 

@@ -1,11 +1,12 @@
 // registry → oci:DIR → second registry, through the CLI, as an air-gapped transfer is done.
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
 import { type Fixture, getManifest, pushFixtureSet } from '../harness/fixtures.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { writeRuleFile } from '../harness/rule-file.js'
 
 let src: RunningRegistry
 let dst: RunningRegistry
@@ -22,27 +23,15 @@ afterAll(async () => Promise.all([src?.stop(), dst?.stop()]))
 describe('air-gapped transfer through an OCI layout', () => {
   it('sync repo into oci:DIR and out again preserves every digest', async () => {
     const records = join(dir, 'records.jsonl')
+    const syncRepo = (from: string, to: string) =>
+      runImgsync(['sync', 'repo', from, to, '--records', records])
     const repos = [...new Set(fixtures.map((f) => f.repo))]
     for (const repo of repos) {
-      const out = await runImgsync([
-        'sync',
-        'repo',
-        `${src.host}/${repo}`,
-        `oci:${join(dir, 'export', repo)}`,
-        '--records',
-        records,
-      ])
+      const out = await syncRepo(`${src.host}/${repo}`, `oci:${join(dir, 'export', repo)}`)
       expect(out.code, `${repo}: ${out.stderr}`).toBe(0)
     }
     for (const repo of repos) {
-      const back = await runImgsync([
-        'sync',
-        'repo',
-        `oci:${join(dir, 'export', repo)}`,
-        `${dst.host}/${repo}`,
-        '--records',
-        records,
-      ])
+      const back = await syncRepo(`oci:${join(dir, 'export', repo)}`, `${dst.host}/${repo}`)
       expect(back.code, `${repo}: ${back.stderr}`).toBe(0)
     }
     for (const f of fixtures) {
@@ -55,18 +44,10 @@ describe('air-gapped transfer through an OCI layout', () => {
   })
 
   it('a rule with an oci-layout registry exports a whole namespace, one layout per repository', async () => {
-    const config = join(dir, 'export.yaml')
-    await writeFile(
-      config,
-      `version: 1
-registries:
-  online: { host: "${src.host}" }
-  usb: { oci-layout: { path: ./usb } }
-rules:
-  - name: export
-    source: { registry: online, namespace: team-a }
-    target: { registry: usb }
-`,
+    const config = await writeRuleFile(
+      join(dir, 'export.yaml'),
+      { online: src.host, usb: { 'oci-layout': { path: './usb' } } },
+      [{ name: 'export', source: { registry: 'online', namespace: 'team-a' }, target: { registry: 'usb' } }],
     )
     const res = await runImgsync(['rule', 'trigger', 'export', '-c', config, '--json'], {
       env: { IMGSYNC_RECORDS: join(dir, 'rule.jsonl') },

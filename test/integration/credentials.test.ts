@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TaskJson } from '../../src/cli/task-runner.js'
 import { type RunResult, runImgsync, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
 import { type BasicAuth, pushImage } from '../harness/fixtures.js'
 import { type RunningRegistry, startRegistry, TEST_TLS } from '../harness/registry.js'
@@ -15,20 +16,6 @@ import { type SpyServer, startRecordingServer, startSpyProxy } from '../harness/
 import { startTokenIssuer, type TokenIssuer } from '../harness/token-issuer.js'
 
 const execFileAsync = promisify(execFile)
-
-interface Item {
-  source: string
-  target: string
-  tag: string
-  digest?: string
-  status: string
-  code?: string
-  message?: string
-}
-interface TaskJson {
-  task: { status: string; synced: number; failed: number; items: number; code?: string; message?: string }
-  items: Item[]
-}
 
 const secret = (name: string) => `${name}-${randomBytes(12).toString('hex')}`
 // Every value below must never appear in any output, record or rewritten file.

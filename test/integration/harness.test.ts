@@ -38,6 +38,7 @@ import {
   startRegistry,
   TEST_TLS,
 } from '../harness/registry.js'
+import { taskRecord } from '../support/records.js'
 
 const USER = { username: 'alice', password: 's3cret-pw' }
 
@@ -496,24 +497,13 @@ process.stdin.on('end', () => {
       await mkdir(d, { recursive: true })
       await writeFile(join(d, 'config.json'), dockerConfig)
     }
-    const task = {
-      type: 'task',
+    const task = taskRecord({
       taskId: plantedTask,
-      status: 'succeeded',
-      trigger: 'manual',
       source: 'poison.example/src',
       target: 'poison.example/dst',
-      dryRun: false,
       startedAt: new Date().toISOString(),
       durationMs: 1,
-      repositories: 1,
-      items: 0,
-      synced: 0,
-      skipped: 0,
-      failed: 0,
-      successRate: 1,
-      bytes: 0,
-    }
+    })
     for (const file of plantedRecords()) {
       await mkdir(join(file, '..'), { recursive: true })
       await writeFile(file, `${JSON.stringify(task)}\n`)

@@ -7,7 +7,7 @@
 // webhook endpoints of `imgsync serve` against climbing names, floods and lying Harbor payloads.
 import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, type ExpectStatic, it } from 'vitest'
@@ -33,6 +33,8 @@ import {
   startHostileRegistry,
 } from '../harness/hostile-registry.js'
 import { freePort, type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { writeRuleFile } from '../harness/rule-file.js'
+import { waitFor } from '../harness/serve.js'
 
 // ---- expectations (adjust here): the code each kind of hostility must end with
 const CODE = {
@@ -266,6 +268,36 @@ const repoSync =
   (src: string, target: string, extra: string[] = []) =>
   () => ['sync', 'repo', `${H()}/${src}`, `${D()}/${target}`, ...extra]
 
+/** sync repo of `repo` to mirror-REPO: its valid v1.0 synced, each of `items` failed with its code. */
+const mirrorCase = (
+  name: string,
+  repo: string,
+  items: Record<string, string>,
+  more: Partial<Case> = {},
+): Case => ({
+  name,
+  args: repoSync(repo, `mirror-${repo}`),
+  targets: () => only(`mirror-${repo}`, v1(repo)),
+  items,
+  synced: ['v1.0'],
+  ...more,
+})
+
+/** sync repo of `repo` to mirror-REPO fails as a whole with `task`, and nothing lands. */
+const failedTaskCase = (name: string, repo: string, task: string): Case => ({
+  name,
+  args: repoSync(repo, `mirror-${repo}`),
+  targets: () => nothing(`mirror-${repo}`),
+  task,
+})
+
+/** rule trigger of `rule` (an object of the rule file) from the hostile registry at `source` to dst. */
+const ruleTrigger =
+  (source: () => string, rule: { name: string } & Record<string, unknown>) => async (caseDir: string) => {
+    const file = await writeRuleFile(join(caseDir, 'rules.yaml'), { hostile: source(), dst: D() }, [rule])
+    return ['rule', 'trigger', rule.name, '--config', file]
+  }
+
 /** Bytes the hostile registry sent for GETs of a digest (asked for encoded or not) or of a tag path. */
 function bytesSent(digest: string, tagPath?: string): number {
   const hex = digest.slice('sha256:'.length)
@@ -299,22 +331,11 @@ const CASES: Case[] = [
   },
   {
     name: 'a catalog entry that climbs out of the namespace (rule trigger)',
-    args: async (caseDir) => {
-      const file = join(caseDir, 'rules.yaml')
-      await writeFile(
-        file,
-        `version: 1
-registries:
-  hostile: { host: "${H()}" }
-  dst: { host: "${D()}" }
-rules:
-  - name: team-a
-    source: { registry: hostile, namespace: team-a }
-    target: { registry: dst, namespace: mirror/rule }
-`,
-      )
-      return ['rule', 'trigger', 'team-a', '--config', file]
-    },
+    args: ruleTrigger(H, {
+      name: 'team-a',
+      source: { registry: 'hostile', namespace: 'team-a' },
+      target: { registry: 'dst', namespace: 'mirror/rule' },
+    }),
     targets: () => only('mirror/rule/good', v1('team-a/good')),
     items: EXPECT_ITEMS.catalog,
     synced: ['team-a/good'],
@@ -330,43 +351,18 @@ rules:
     items: EXPECT_ITEMS.children,
     synced: ['v1.0'],
   },
-  {
-    name: 'layer digests outside the grammar (SHA256:…, sha256: without hex)',
-    args: repoSync('layers', 'mirror-layers'),
-    targets: () => only('mirror-layers', v1('layers')),
-    items: EXPECT_ITEMS.layers,
-    synced: ['v1.0'],
-  },
-  {
-    name: 'an index whose child is itself, by the bogus digest "v1"',
-    args: repoSync('selfidx', 'mirror-selfidx'),
-    targets: () => only('mirror-selfidx', v1('selfidx')),
-    items: EXPECT_ITEMS.selfIndex,
-    synced: ['v1.0'],
-  },
-  {
-    name: '10,000 nested indexes',
-    args: repoSync('deep', 'mirror-deep'),
-    targets: () => only('mirror-deep', v1('deep')),
-    items: EXPECT_ITEMS.deep,
-    synced: ['v1.0'],
-  },
-  {
-    name: 'an index of 100,000 identical children',
-    args: repoSync('wide', 'mirror-wide'),
-    targets: () => only('mirror-wide', v1('wide')),
-    items: EXPECT_ITEMS.wide,
-    synced: ['v1.0'],
-  },
-  {
-    name: 'referrers without end',
-    args: repoSync('refs-endless', 'mirror-refs-endless'),
-    targets: () => only('mirror-refs-endless', v1('refs-endless')),
-    items: EXPECT_ITEMS.endlessReferrers,
-    synced: ['v1.0'],
+  mirrorCase(
+    'layer digests outside the grammar (SHA256:…, sha256: without hex)',
+    'layers',
+    EXPECT_ITEMS.layers,
+  ),
+  mirrorCase('an index whose child is itself, by the bogus digest "v1"', 'selfidx', EXPECT_ITEMS.selfIndex),
+  mirrorCase('10,000 nested indexes', 'deep', EXPECT_ITEMS.deep),
+  mirrorCase('an index of 100,000 identical children', 'wide', EXPECT_ITEMS.wide),
+  mirrorCase('referrers without end', 'refs-endless', EXPECT_ITEMS.endlessReferrers, {
     // v1 itself is a valid image: its tag is pushed before its referrers are walked
     mayLand: ['v1'],
-  },
+  }),
   {
     name: 'a referrer whose subject is another image is not copied',
     args: () => ['sync', 'tag', `${H()}/refs-foreign:v1.0`, `${D()}/mirror-refs-foreign`],
@@ -392,54 +388,28 @@ rules:
           .not.toContain(refs.foreign)
     },
   },
-  {
-    name: 'a 1 GiB chunked manifest',
-    args: repoSync('huge', 'mirror-huge'),
-    targets: () => only('mirror-huge', v1('huge')),
-    items: EXPECT_ITEMS.hugeManifest,
-    synced: ['v1.0'],
+  mirrorCase('a 1 GiB chunked manifest', 'huge', EXPECT_ITEMS.hugeManifest, {
     extra: async (expect) => {
       expect
         .soft(bytesSent(digests.big, '/huge/manifests/big'), 'bytes of the 1 GiB manifest sent')
         .toBeLessThan(256 * MiB)
     },
-  },
-  {
-    name: 'a 500 MB chunked error body',
-    args: repoSync('errbody', 'mirror-errbody'),
-    targets: () => only('mirror-errbody', v1('errbody')),
-    items: EXPECT_ITEMS.hugeErrorBody,
-    synced: ['v1.0'],
+  }),
+  mirrorCase('a 500 MB chunked error body', 'errbody', EXPECT_ITEMS.hugeErrorBody, {
     extra: async (expect) => {
       expect
         .soft(bytesSent(digests.boom, '/errbody/manifests/boom'), 'bytes of the error body sent')
         .toBeLessThan(256 * MiB)
     },
-  },
-  {
-    name: 'tag-list paging without end',
-    args: repoSync('pages', 'mirror-pages'),
-    targets: () => nothing('mirror-pages'),
-    task: EXPECT_TASK.endlessTags,
-  },
+  }),
+  failedTaskCase('tag-list paging without end', 'pages', EXPECT_TASK.endlessTags),
   {
     name: 'catalog paging without end (rule trigger)',
-    args: async (caseDir) => {
-      const file = join(caseDir, 'rules.yaml')
-      await writeFile(
-        file,
-        `version: 1
-registries:
-  hostile: { host: "${h2.host}" }
-  dst: { host: "${D()}" }
-rules:
-  - name: endless
-    source: { registry: hostile, namespace: endless }
-    target: { registry: dst, namespace: mirror-endless }
-`,
-      )
-      return ['rule', 'trigger', 'endless', '--config', file]
-    },
+    args: ruleTrigger(() => h2.host, {
+      name: 'endless',
+      source: { registry: 'hostile', namespace: 'endless' },
+      target: { registry: 'dst', namespace: 'mirror-endless' },
+    }),
     targets: () => new Map(),
     task: EXPECT_TASK.endlessCatalog,
     extra: async (expect) => {
@@ -447,86 +417,61 @@ rules:
       expect.soft(made, 'repositories made from an endless catalog').toEqual([])
     },
   },
-  {
-    name: 'a manifest trickled at one byte every 5 s (IMGSYNC_TIMEOUT=5)',
-    args: repoSync('slow', 'mirror-slow'),
-    targets: () => only('mirror-slow', v1('slow')),
-    items: EXPECT_ITEMS.trickle,
-    synced: ['v1.0'],
+  mirrorCase('a manifest trickled at one byte every 5 s (IMGSYNC_TIMEOUT=5)', 'slow', EXPECT_ITEMS.trickle, {
     deadlineMs: TRICKLE_DEADLINE_MS,
     env: { IMGSYNC_TIMEOUT: '5' },
-  },
-  {
-    name: 'a blob declared as 10^15 bytes and streamed for ever',
-    args: repoSync('infblob', 'mirror-infblob'),
-    targets: () => only('mirror-infblob', v1('infblob')),
-    items: EXPECT_ITEMS.endlessBlob,
-    synced: ['v1.0'],
+  }),
+  mirrorCase('a blob declared as 10^15 bytes and streamed for ever', 'infblob', EXPECT_ITEMS.endlessBlob, {
     extra: async (expect) => {
       expect.soft(bytesSent(digests.infLayer), 'bytes of the endless blob sent').toBeLessThan(64 * MiB)
     },
-  },
-  {
-    name: 'one tag-list page of 200,000 tags',
-    args: repoSync('hugepage', 'mirror-hugepage'),
-    targets: () => nothing('mirror-hugepage'),
-    task: EXPECT_TASK.hugePage,
-  },
-  {
-    name: 'malformed manifests and a referrers answer that is not JSON',
-    args: repoSync('malformed', 'mirror-malformed'),
-    targets: () => only('mirror-malformed', v1('malformed')),
-    items: EXPECT_ITEMS.malformed,
-    synced: ['v1.0'],
-    // m-refs itself is a valid image: its tag is pushed before its referrers are asked for
-    mayLand: ['m-refs'],
-  },
-  {
-    name: 'a tag list whose "tags" is a number',
-    args: repoSync('tags-number', 'mirror-tags-number'),
-    targets: () => nothing('mirror-tags-number'),
-    task: EXPECT_TASK.tagsNotList,
-  },
-  {
-    name: 'a tag list that is not JSON',
-    args: repoSync('tags-text', 'mirror-tags-text'),
-    targets: () => nothing('mirror-tags-text'),
-    task: EXPECT_TASK.tagsNotJson,
-  },
-  {
-    name: 'terminal escapes and a forged error line in a registry message and a tag name',
-    args: repoSync('forged', 'mirror-forged'),
-    targets: () => only('mirror-forged', v1('forged')),
-    items: EXPECT_ITEMS.forged,
-    synced: ['v1.0'],
-    extra: async (expect, run, doc, caseDir) => {
-      for (const item of doc?.items ?? [])
-        expect.soft(item.message ?? '', `message of ${JSON.stringify(item.tag)}`).not.toMatch(CONTROL)
-      // the same sync as a person sees it: no forged line on stderr, nor on stdout
-      const human = await runMeasured(
-        [
-          'sync',
-          'repo',
-          `${H()}/forged`,
-          `${D()}/mirror-forged`,
-          '-v',
-          '--records',
-          join(caseDir, 'human.jsonl'),
-        ],
-        { env: { IMGSYNC_RETRIES: '1', IMGSYNC_LOCK_DIR: join(caseDir, 'locks') }, timeoutMs: DEADLINE_MS },
-      )
-      expectCleanProcess(expect, human, DEADLINE_MS)
-      for (const [name, text] of [
-        ['--json stderr', run.stderr],
-        ['stderr', human.stderr],
-        ['stdout', human.stdout],
-      ] as const) {
-        const forged = text.split('\n').filter((l) => l.startsWith(FORGED_LINE))
-        expect.soft(forged, `forged lines on ${name}\n${show(human)}`).toEqual([])
-      }
-      expect.soft(human.stdout, 'ESC or another C0 control character on stdout').not.toMatch(CONTROL)
+  }),
+  failedTaskCase('one tag-list page of 200,000 tags', 'hugepage', EXPECT_TASK.hugePage),
+  mirrorCase(
+    'malformed manifests and a referrers answer that is not JSON',
+    'malformed',
+    EXPECT_ITEMS.malformed,
+    {
+      // m-refs itself is a valid image: its tag is pushed before its referrers are asked for
+      mayLand: ['m-refs'],
     },
-  },
+  ),
+  failedTaskCase('a tag list whose "tags" is a number', 'tags-number', EXPECT_TASK.tagsNotList),
+  failedTaskCase('a tag list that is not JSON', 'tags-text', EXPECT_TASK.tagsNotJson),
+  mirrorCase(
+    'terminal escapes and a forged error line in a registry message and a tag name',
+    'forged',
+    EXPECT_ITEMS.forged,
+    {
+      extra: async (expect, run, doc, caseDir) => {
+        for (const item of doc?.items ?? [])
+          expect.soft(item.message ?? '', `message of ${JSON.stringify(item.tag)}`).not.toMatch(CONTROL)
+        // the same sync as a person sees it: no forged line on stderr, nor on stdout
+        const human = await runMeasured(
+          [
+            'sync',
+            'repo',
+            `${H()}/forged`,
+            `${D()}/mirror-forged`,
+            '-v',
+            '--records',
+            join(caseDir, 'human.jsonl'),
+          ],
+          { env: { IMGSYNC_RETRIES: '1', IMGSYNC_LOCK_DIR: join(caseDir, 'locks') }, timeoutMs: DEADLINE_MS },
+        )
+        expectCleanProcess(expect, human, DEADLINE_MS)
+        for (const [name, text] of [
+          ['--json stderr', run.stderr],
+          ['stderr', human.stderr],
+          ['stdout', human.stdout],
+        ] as const) {
+          const forged = text.split('\n').filter((l) => l.startsWith(FORGED_LINE))
+          expect.soft(forged, `forged lines on ${name}\n${show(human)}`).toEqual([])
+        }
+        expect.soft(human.stdout, 'ESC or another C0 control character on stdout').not.toMatch(CONTROL)
+      },
+    },
+  ),
 ]
 
 // ---- seeding the hostile registries
@@ -806,19 +751,18 @@ interface Served {
   stderr: () => string
 }
 
-async function serve(name: string, rule: string): Promise<Served> {
+/** serve with one auto rule NAME, from the hostile registry's `source` namespace to dst's `target`. */
+async function serve(name: string, source: string, target: string): Promise<Served> {
   const port = await freePort()
-  const config = join(dir, `${name}.yaml`)
   const records = join(dir, `${name}.jsonl`)
-  await writeFile(
-    config,
-    `version: 1
-registries:
-  hostile: { host: "${H()}" }
-  dst: { host: "${D()}" }
-rules:
-${rule}`,
-  )
+  const config = await writeRuleFile(join(dir, `${name}.yaml`), { hostile: H(), dst: D() }, [
+    {
+      name,
+      source: { registry: 'hostile', namespace: source },
+      target: { registry: 'dst', namespace: target },
+      trigger: { type: 'auto' },
+    },
+  ])
   const p = startImgsync(['serve', '-c', config, '--listen', `127.0.0.1:${port}`, '--records', records], {
     env: {
       IMGSYNC_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
@@ -839,16 +783,6 @@ ${rule}`,
     15_000,
   )
   return { child: p.child, url, records, stderr: p.stderr }
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 /** Waits (bounded) until serve runs and queues nothing; false when it is still busy at the end. */
@@ -907,14 +841,7 @@ describe.concurrent('imgsync serve: hostile webhook payloads', () => {
     const evil = h.repo('../../v2/base', { listed: false }).image()
     expose('../../v2/base', 'v1', evil.entry)
     const ok = h.repo('hooks/ok', { listed: false }).image('v1.0')
-    const s = await serve(
-      'hooks',
-      `  - name: hooks
-    source: { registry: hostile, namespace: "" }
-    target: { registry: dst, namespace: mirror-hooks/in }
-    trigger: { type: auto }
-`,
-    )
+    const s = await serve('hooks', '', 'mirror-hooks/in')
     const answers = [
       await post(s, 'distribution', { events: [pushEvent('climb-1', '../../v2/base', 'v1', evil.digest)] }),
       await post(s, 'harbor', {
@@ -954,14 +881,7 @@ describe.concurrent('imgsync serve: hostile webhook payloads', () => {
 
   it('55,000 push events for one tag make at most a handful of tasks', async ({ expect }) => {
     const image = h.repo('flood/app', { listed: false }).image('v1')
-    const s = await serve(
-      'flood',
-      `  - name: flood
-    source: { registry: hostile, namespace: flood }
-    target: { registry: dst, namespace: mirror-flood }
-    trigger: { type: auto }
-`,
-    )
+    const s = await serve('flood', 'flood', 'mirror-flood')
     // identical events but for the id (as many separate pushes of one tag would send), in POSTs under 1 MiB
     const statuses: number[] = []
     let batch: string[] = []
@@ -1007,14 +927,7 @@ describe.concurrent('imgsync serve: hostile webhook payloads', () => {
   it('a Harbor payload whose resources is {"length": 1000000000} moves "ignored" by at most 1', async ({
     expect,
   }) => {
-    const s = await serve(
-      'harbor',
-      `  - name: harbor
-    source: { registry: hostile, namespace: hb }
-    target: { registry: dst, namespace: mirror-harbor }
-    trigger: { type: auto }
-`,
-    )
+    const s = await serve('harbor', 'hb', 'mirror-harbor')
     const ignored = 'imgsync_webhook_events_total{source="harbor",result="ignored"}'
     for (const type of ['DELETE_ARTIFACT', 'PUSH_ARTIFACT']) {
       const before = await metric(s, ignored)

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TaskJson } from '../../src/cli/task-runner.js'
 import { runImgsync } from '../harness/cli.js'
 import {
   blobPath,
@@ -23,18 +24,6 @@ import {
   type SeededImage,
 } from '../harness/graph-check.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
-
-interface Item {
-  tag: string
-  status: string
-  code?: string
-  message?: string
-  resumedBytes?: number
-}
-interface TaskJson {
-  task: { status: string; synced: number; skipped: number; failed: number }
-  items: Item[]
-}
 
 const USER = { username: 'mirror-bot', password: 'pw-reliability-7' }
 const LAYER = 192 * 1024

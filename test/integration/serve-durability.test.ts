@@ -2,13 +2,14 @@
 // accepted push is never lost (SIGTERM with a full queue, a target that is down for a minute), and
 // one serve at a time holds a state.
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startFaultProxy } from '../harness/fault-proxy.js'
 import { listTags, pushImage } from '../harness/fixtures.js'
 import { freePort, startRegistry } from '../harness/registry.js'
+import { type RuleEntry, writeRuleFile } from '../harness/rule-file.js'
 import {
   finalTasks,
   health,
@@ -16,8 +17,8 @@ import {
   readRecords,
   type Served,
   serveReady,
+  startNotifyingRegistry,
   startServe,
-  WEBHOOK_TOKEN,
   waitFor,
 } from '../harness/serve.js'
 import { startTcpSwitch } from '../harness/tcp-switch.js'
@@ -39,23 +40,28 @@ async function serve(config: string, records: string, extra: string[], port: num
   return s
 }
 
-/** A rule file with one auto rule from `src` namespace team to `dst` namespace mirror. */
-async function autoRule(name: string, srcHost: string, dstHost: string, extra = ''): Promise<string> {
-  const config = join(dir, `${name}.yaml`)
-  await writeFile(
-    config,
-    `version: 1
-registries:
-  src: { host: "${srcHost}" }
-  dst: { host: "${dstHost}" }
-rules:
-  - name: ${name}
-    source: { registry: src, namespace: team }
-    target: { registry: dst, namespace: mirror }
-    trigger: { type: auto }
-${extra}`,
-  )
-  return config
+/** A rule file with one auto rule NAME from `src` namespace team to `dst` namespace mirror (and `more` rules). */
+function autoRule(name: string, srcHost: string, dstHost: string, more: RuleEntry[] = []): Promise<string> {
+  return writeRuleFile(join(dir, `${name}.yaml`), { src: srcHost, dst: dstHost }, [
+    {
+      name,
+      source: { registry: 'src', namespace: 'team' },
+      target: { registry: 'dst', namespace: 'mirror' },
+      trigger: { type: 'auto' },
+    },
+    ...more,
+  ])
+}
+
+/** Each tag of `digests` is at `url`'s mirror/app with its digest. */
+async function expectMirrored(url: string, digests: Map<string, string>): Promise<void> {
+  for (const [tag, digest] of digests) {
+    const res = await fetch(`${url}/v2/mirror/app/manifests/${tag}`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    })
+    expect(res.headers.get('docker-content-digest'), tag).toBe(digest)
+  }
 }
 
 /** Pushes `count` images team/app:t000.. to the registry at `url`, a few at a time; returns tag → digest. */
@@ -84,9 +90,7 @@ describe('SIGTERM with a full queue', () => {
       rules: [{ name: 'slow', path: /^\/v2\/.+/, fault: { kind: 'delay', ms: 150 } }],
     })
     const port = await freePort()
-    const src = await startRegistry({
-      notifications: { url: `http://127.0.0.1:${port}/webhooks/distribution`, token: WEBHOOK_TOKEN },
-    })
+    const src = await startNotifyingRegistry(port)
     try {
       const config = await autoRule('queued', src.host, slow.host)
       const records = join(dir, 'queued.jsonl')
@@ -121,13 +125,7 @@ describe('SIGTERM with a full queue', () => {
         return tags.length === 200 || undefined
       })
       expect(second.stderr()).toContain(`replaying ${left} push job(s)`)
-      for (const [tag, digest] of digests) {
-        const res = await fetch(`${dst.url}/v2/mirror/app/manifests/${tag}`, {
-          method: 'HEAD',
-          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-        })
-        expect(res.headers.get('docker-content-digest'), tag).toBe(digest)
-      }
+      await expectMirrored(dst.url, digests)
       await waitFor('the journal to empty', async () => (await health(second.url)).journal === 0 || undefined)
       const replayedTasks = finalTasks(await readRecords(records)).filter((t) => t.replayed === true)
       expect(replayedTasks).toHaveLength(left)
@@ -145,9 +143,7 @@ describe('a target that is down for a minute', () => {
     const dst = await startRegistry()
     const link = await startTcpSwitch(dst.port)
     const port = await freePort()
-    const src = await startRegistry({
-      notifications: { url: `http://127.0.0.1:${port}/webhooks/distribution`, token: WEBHOOK_TOKEN },
-    })
+    const src = await startNotifyingRegistry(port)
     try {
       const config = await autoRule('outage', src.host, link.host)
       const records = join(dir, 'outage.jsonl')
@@ -174,13 +170,7 @@ describe('a target that is down for a minute', () => {
           (await listTags(dst.url, 'mirror/app').catch(() => [])).length === 300 ? true : undefined,
         180_000,
       )
-      for (const [tag, digest] of digests) {
-        const res = await fetch(`${dst.url}/v2/mirror/app/manifests/${tag}`, {
-          method: 'HEAD',
-          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-        })
-        expect(res.headers.get('docker-content-digest'), tag).toBe(digest)
-      }
+      await expectMirrored(dst.url, digests)
       await waitFor('/healthz ok again', async () => (await health(s.url)).status === 'ok' || undefined)
       const m = await metrics(s.url)
       expect(
@@ -204,19 +194,15 @@ describe('two serves on one state', () => {
   it('the second refuses with LOCKED naming the first; each push is synced once', async () => {
     const port = await freePort()
     dst = await startRegistry()
-    src = await startRegistry({
-      notifications: { url: `http://127.0.0.1:${port}/webhooks/distribution`, token: WEBHOOK_TOKEN },
-    })
-    const config = await autoRule(
-      'twice',
-      src.host,
-      dst.host,
-      `  - name: ticking
-    source: { registry: src, namespace: team }
-    target: { registry: dst, namespace: ticks }
-    trigger: { type: schedule, cron: "* * * * * *" }
-`,
-    )
+    src = await startNotifyingRegistry(port)
+    const config = await autoRule('twice', src.host, dst.host, [
+      {
+        name: 'ticking',
+        source: { registry: 'src', namespace: 'team' },
+        target: { registry: 'dst', namespace: 'ticks' },
+        trigger: { type: 'schedule', cron: '* * * * * *' },
+      },
+    ])
     const records = join(dir, 'twice.jsonl')
     const first = await serve(config, records, [], port)
     const second = startServe(config, await freePort(), records, dir)

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TaskJson } from '../../src/cli/task-runner.js'
 import { runImgsync, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
 import {
   FIXTURE_KINDS,
@@ -19,23 +20,6 @@ import {
   type RunningRegistry,
   startRegistry,
 } from '../harness/registry.js'
-
-interface Item {
-  source: string
-  target: string
-  tag: string
-  digest?: string
-  status: string
-  code?: string
-  message?: string
-  bytes: number
-  durationMs: number
-  taskId: string
-}
-interface TaskJson {
-  task: { taskId: string; status: string; synced: number; skipped: number; failed: number; items: number }
-  items: Item[]
-}
 
 let src: RunningRegistry
 let dst: RunningRegistry

@@ -5,6 +5,7 @@ import type { ItemRecord, TaskRecord } from '../../src/records/types.js'
 import type { Plan } from '../../src/sync/plan.js'
 import { formatEta, ProgressView, progressText } from '../../src/ui/progress.js'
 import { summaryLine } from '../../src/ui/task-view.js'
+import { taskRecord } from '../support/records.js'
 
 const MiB = 1024 * 1024
 
@@ -19,25 +20,14 @@ const plan = (n: number) =>
 const blob = (digest: string, size: number) => ({ mediaType: 'application/octet-stream', digest, size })
 
 function task(over: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    type: 'task',
-    taskId: 't-1',
+  return taskRecord({
     status: 'running',
-    trigger: 'manual',
     source: 'a.example/app',
     target: 'b.example/app',
-    dryRun: false,
     startedAt: new Date(1_000_000).toISOString(),
-    durationMs: 0,
-    repositories: 1,
     items: 6,
-    synced: 0,
-    skipped: 0,
-    failed: 0,
-    successRate: 1,
-    bytes: 0,
     ...over,
-  }
+  })
 }
 
 describe('progressText', () => {

@@ -9,6 +9,7 @@ import { ItemQuery, TaskSummary } from '../../src/records/query.js'
 import { looksWhole, readRecords } from '../../src/records/reader.js'
 import { RecordWriter } from '../../src/records/store.js'
 import type { ItemRecord, TaskRecord } from '../../src/records/types.js'
+import { taskRecord } from '../support/records.js'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -21,26 +22,18 @@ afterEach(() => {
 })
 
 function task(n: number, status: TaskRecord['status'] = 'succeeded'): TaskRecord {
-  const startedAt = new Date(Date.UTC(2026, 0, 1) + n * 300_000).toISOString()
-  return {
-    type: 'task',
+  return taskRecord({
     taskId: `t-${n}`,
     status,
     trigger: 'scheduled',
     rule: 'nightly',
     source: 'src/ns',
     target: 'dst/ns',
-    dryRun: false,
-    startedAt,
+    startedAt: new Date(Date.UTC(2026, 0, 1) + n * 300_000).toISOString(),
     durationMs: 1000,
-    repositories: 1,
     items: 800,
-    synced: 0,
     skipped: 800,
-    failed: 0,
-    successRate: 1,
-    bytes: 0,
-  }
+  })
 }
 
 describe('records rotation', () => {

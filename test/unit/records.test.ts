@@ -9,6 +9,7 @@ import { filterItems, latestTasks, parseSince, summarizeTasks } from '../../src/
 import { readRecords } from '../../src/records/reader.js'
 import { RecordWriter } from '../../src/records/store.js'
 import type { ItemRecord, ItemStatus, SyncRecord, TaskRecord } from '../../src/records/types.js'
+import { taskRecord } from '../support/records.js'
 
 let dir: string
 beforeEach(() => {
@@ -19,25 +20,7 @@ afterEach(() => {
 })
 
 function task(taskId: string, startedAt: string, over: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    type: 'task',
-    taskId,
-    status: 'succeeded',
-    trigger: 'manual',
-    source: 'src.example/app',
-    target: 'dst.example/app',
-    dryRun: false,
-    startedAt,
-    durationMs: 10,
-    repositories: 1,
-    items: 0,
-    synced: 0,
-    skipped: 0,
-    failed: 0,
-    successRate: 1,
-    bytes: 0,
-    ...over,
-  }
+  return taskRecord({ taskId, startedAt, durationMs: 10, ...over })
 }
 
 function item(
