@@ -11,3 +11,14 @@ export async function rejection(p: Promise<unknown>): Promise<ImgsyncError> {
   }
   throw new Error('expected a rejection')
 }
+
+/** The ImgsyncError `fn` throws; fails the test when it returns or throws something else. */
+export function thrown(fn: () => unknown, what = 'a throw'): ImgsyncError {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(ImgsyncError)
+    return err as ImgsyncError
+  }
+  throw new Error(`expected ${what}`)
+}

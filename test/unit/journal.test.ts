@@ -1,20 +1,13 @@
 // serve's push journal: accepted jobs survive a stop or crash until marked done, and the file is
 // compacted to the open jobs.
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { appendFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type PushJob, PushJournal } from '../../src/triggers/journal.js'
+import { tempDirs } from '../support/temp-dir.js'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-function file(): string {
-  const d = mkdtempSync(join(tmpdir(), 'imgsync-journal-'))
-  dirs.push(d)
-  return join(d, 'records.jsonl.journal')
-}
+const tempDir = tempDirs('imgsync-journal-')
+const file = () => join(tempDir(), 'records.jsonl.journal')
 const job = (n: number): PushJob => ({ id: `e${n}`, rule: 'r', repository: 'app', tag: `v${n}`, at: n })
 
 describe('PushJournal', () => {

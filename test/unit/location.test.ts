@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { ImgsyncError } from '../../src/errors.js'
 import { formatLocation, type Location, parseLocation } from '../../src/registry/location.js'
+import { thrown } from '../support/rejection.js'
 
 const D = `sha256:${'a'.repeat(64)}`
 
-function fails(text: string): ImgsyncError {
-  try {
-    parseLocation(text)
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error(`expected ${text} to be refused`)
-}
+const fails = (text: string) => thrown(() => parseLocation(text), `${text} to be refused`)
 
 describe('parseLocation: oci layouts', () => {
   it.each<[string, Location]>([

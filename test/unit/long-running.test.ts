@@ -1,14 +1,13 @@
 // A process that runs tasks for a year (serve): no listener or timer outlives its task.
 import { getEventListeners } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { RecordWriter } from '../../src/records/store.js'
 import { runTask } from '../../src/sync/run-task.js'
 import { MemoryRegistry } from '../support/memory-registry.js'
+import { tempDirs } from '../support/temp-dir.js'
 
 // a full collection before each heap reading, so only what is still held is counted
 setFlagsFromString('--expose-gc')
@@ -19,15 +18,11 @@ function heapAfterGc(): number {
   return process.memoryUsage().heapUsed
 }
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = tempDirs('imgsync-long-')
 
 describe('10,000 tasks in one process', () => {
   it('leave no abort listener behind on the long-lived signal, no MaxListeners warning, a flat heap', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imgsync-long-'))
-    dirs.push(dir)
+    const dir = tempDir()
     const records = new RecordWriter(join(dir, 'records.jsonl'))
     const src = new MemoryRegistry('src.example', { delayMs: { headManifest: 0 } })
     const dst = new MemoryRegistry('dst.example', { delayMs: { headManifest: 0 } })

@@ -12,7 +12,7 @@ import { ImgsyncError } from '../../src/errors.js'
 import type { Descriptor } from '../../src/registry/media-types.js'
 import { OciLayoutRegistry, REF_NAME_ANNOTATION } from '../../src/registry/oci-layout.js'
 import { MemoryRegistry, MT } from '../support/memory-registry.js'
-import { rejection } from '../support/rejection.js'
+import { rejection, thrown } from '../support/rejection.js'
 
 const isRoot = process.getuid?.() === 0
 
@@ -34,16 +34,6 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = []
   for await (const c of stream) parts.push(Buffer.from(c as Buffer))
   return Buffer.concat(parts)
-}
-
-function thrown(fn: () => unknown): ImgsyncError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error('expected a throw')
 }
 
 interface IndexJson {

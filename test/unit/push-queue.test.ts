@@ -1,22 +1,11 @@
-// serve's push queue: coalescing, retries while a registry is down (woken early once the rule's
-// registries answer again), a bounded retry window, and a drain that keeps unfinished jobs.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type PushJob, PushJournal } from '../../src/triggers/journal.js'
 import { type JobOutcome, PushQueue } from '../../src/triggers/push-queue.js'
+import { tempDirs } from '../support/temp-dir.js'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
-function journal(): PushJournal {
-  const d = mkdtempSync(join(tmpdir(), 'imgsync-queue-'))
-  dirs.push(d)
-  return new PushJournal(join(d, 'records.jsonl.journal'))
-}
+const tempDir = tempDirs('imgsync-queue-')
+const journal = () => new PushJournal(join(tempDir(), 'records.jsonl.journal'))
 
 const job = (id: string, tag: string, digest = `sha256:${id}`, at = Date.now()): PushJob => ({
   id,

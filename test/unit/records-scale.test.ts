@@ -1,25 +1,17 @@
 // Records that run for a year: rotation keeps the file set bounded, readers see rotated files
 // oldest first, a file moved away (logrotate, another writer's rotation) is followed, and the
 // queries keep memory bounded by their limit.
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ItemQuery, TaskSummary } from '../../src/records/query.js'
 import { looksWhole, readRecords } from '../../src/records/reader.js'
 import { RecordWriter } from '../../src/records/store.js'
 import type { ItemRecord, TaskRecord } from '../../src/records/types.js'
 import { taskRecord } from '../support/records.js'
+import { tempDirs } from '../support/temp-dir.js'
 
-const dirs: string[] = []
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'imgsync-rec-scale-'))
-  dirs.push(d)
-  return d
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = tempDirs('imgsync-rec-scale-')
 
 function task(n: number, status: TaskRecord['status'] = 'succeeded'): TaskRecord {
   return taskRecord({

@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Settings } from '../../src/cli/settings.js'
-import { ImgsyncError } from '../../src/errors.js'
 import { registerSecret } from '../../src/log.js'
 import { filterItems, latestTasks, parseSince, summarizeTasks } from '../../src/records/query.js'
 import { readRecords } from '../../src/records/reader.js'
 import { RecordWriter } from '../../src/records/store.js'
 import type { ItemRecord, ItemStatus, SyncRecord, TaskRecord } from '../../src/records/types.js'
 import { taskRecord } from '../support/records.js'
+import { thrown } from '../support/rejection.js'
 
 let dir: string
 beforeEach(() => {
@@ -173,15 +173,9 @@ describe('parseSince', () => {
   })
 
   it.each(['yesterday', '24x', '', 'h', '-5m', '5 hours'])('%j → INVALID_ARGUMENT', (text) => {
-    let err: unknown
-    try {
-      parseSince(text, now)
-    } catch (e) {
-      err = e
-    }
-    expect(err).toBeInstanceOf(ImgsyncError)
-    expect((err as ImgsyncError).code).toBe('INVALID_ARGUMENT')
-    expect((err as ImgsyncError).message).toContain('--since')
+    const err = thrown(() => parseSince(text, now))
+    expect(err.code).toBe('INVALID_ARGUMENT')
+    expect(err.message).toContain('--since')
   })
 })
 

@@ -8,18 +8,12 @@ import {
   parseReference,
   parseRepositoryReference,
 } from '../../src/registry/reference.js'
+import { thrown } from '../support/rejection.js'
 
 const D = `sha256:${'a'.repeat(64)}`
 
-function invalid(input: string): ImgsyncError {
-  try {
-    parseReference(input)
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImgsyncError)
-    return err as ImgsyncError
-  }
-  throw new Error(`expected ${JSON.stringify(input)} to be rejected`)
-}
+const invalid = (input: string) =>
+  thrown(() => parseReference(input), `${JSON.stringify(input)} to be rejected`)
 
 describe('parseImageReference: docker conventions', () => {
   it.each([
