@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { BasicAuth } from './fixtures.js'
-import { listenOnLoopback, sleepUntilAborted } from './net.js'
+import { listenOnLoopback, serverFor, sleepUntilAborted, trackSockets } from './net.js'
 
 export type Fault =
   /** answer with this status (body: a registry error document); a 401 carries the Bearer challenge in bearer mode */
@@ -398,18 +398,8 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     await pump(up, res, bodyFault, signal)
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(502)
-        res.end()
-      } else res.destroy()
-    })
-  })
-  server.on('connection', (s: Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
+  const server = serverFor(handle)
+  trackSockets(server, sockets)
   const { port } = await listenOnLoopback(server)
 
   // the redirect target: another origin that serves blobs from the upstream and records what it was sent
@@ -441,10 +431,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       })
       .catch(() => res.destroy())
   })
-  blobServer.on('connection', (s: Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
+  trackSockets(blobServer, sockets)
   const blobAddress = await listenOnLoopback(blobServer)
   const blobHost: BlobHost = {
     host: `127.0.0.1:${blobAddress.port}`,

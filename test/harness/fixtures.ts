@@ -1,6 +1,7 @@
 // A deliberately tiny, independent registry client (global fetch only, no imgsync code), so tests can seed
 // registries and check what imgsync did without trusting imgsync's own client.
 import { createHash, randomBytes } from 'node:crypto'
+import { type RunningRegistry, startRegistry } from './registry.js'
 
 export interface BasicAuth {
   username: string
@@ -464,23 +465,17 @@ export async function pushFixtureSet(base: string, prefix = '', auth?: BasicAuth
     add(repo, '1.0', 'docker-image', img.desc, { blobs: img.blobs })
   }
 
-  const multiArch = async () => {
-    const repo = `${prefix}multi-arch`
-    const idx = await p.index(repo, 'latest', false, [
+  /** An index of linux/amd64 and linux/arm64/v8 images: OCI, or a Docker manifest list. */
+  const twoPlatforms = async (name: string, tag: string, docker: boolean, kind: FixtureKind) => {
+    const repo = `${prefix}${name}`
+    const idx = await p.index(repo, tag, docker, [
       { os: 'linux', architecture: 'amd64' },
       { os: 'linux', architecture: 'arm64', variant: 'v8' },
     ])
-    add(repo, 'latest', 'oci-index', idx.desc, { children: idx.children })
+    add(repo, tag, kind, idx.desc, { children: idx.children })
   }
-
-  const dockerList = async () => {
-    const repo = `${prefix}docker-list`
-    const idx = await p.index(repo, '1', true, [
-      { os: 'linux', architecture: 'amd64' },
-      { os: 'linux', architecture: 'arm64', variant: 'v8' },
-    ])
-    add(repo, '1', 'docker-list', idx.desc, { children: idx.children })
-  }
+  const multiArch = () => twoPlatforms('multi-arch', 'latest', false, 'oci-index')
+  const dockerList = () => twoPlatforms('docker-list', '1', true, 'docker-list')
 
   const helmChart = async () => {
     const repo = `${prefix}charts/mychart`
@@ -505,6 +500,16 @@ export async function pushFixtureSet(base: string, prefix = '', auth?: BasicAuth
   // Stable order regardless of which push finished first.
   out.sort((a, b) => a.repo.localeCompare(b.repo) || (a.tag ?? '').localeCompare(b.tag ?? ''))
   return out
+}
+
+/** A source registry holding the fixture set, and an empty target registry; the caller stops both. */
+export async function startFixtureRegistries(): Promise<{
+  src: RunningRegistry
+  dst: RunningRegistry
+  fixtures: Fixture[]
+}> {
+  const [src, dst] = await Promise.all([startRegistry(), startRegistry()])
+  return { src, dst, fixtures: await pushFixtureSet(src.url) }
 }
 
 /** One small OCI image at repo:tag (a fresh layer each time), for tests that need particular names. */

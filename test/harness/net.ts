@@ -1,7 +1,27 @@
 // Small pieces the test servers share: listening on a loopback port, and waits that end early when
 // the server closes.
-import type http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+
+/** An HTTP server for an async handler: one that fails answers 502, or cuts an answer it began. */
+export function serverFor(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>): http.Server {
+  return http.createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(502)
+        res.end()
+      } else res.destroy()
+    })
+  })
+}
+
+/** Keeps in `sockets` the connections open to `server`, so that closing can cut them. */
+export function trackSockets(server: http.Server, sockets: Set<Socket>): void {
+  server.on('connection', (s: Socket) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+}
 
 /** Starts `server` on a free loopback port; resolves with its address. */
 export function listenOnLoopback(server: http.Server): Promise<AddressInfo> {

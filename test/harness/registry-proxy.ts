@@ -8,7 +8,7 @@
 // proxy closes, and close() tears every connection down.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { listenOnLoopback, sleepUntilAborted } from './net.js'
+import { listenOnLoopback, serverFor, sleepUntilAborted, trackSockets } from './net.js'
 
 export type FaultKind = '503' | '429' | 'reset-response' | 'reset-request'
 
@@ -810,18 +810,8 @@ export async function startRegistryProxy(opts: RegistryProxyOptions): Promise<Re
     reply(200, headers, body, 'paged')
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(502)
-        res.end()
-      } else res.destroy()
-    })
-  })
-  server.on('connection', (s: Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
+  const server = serverFor(handle)
+  trackSockets(server, sockets)
   const { port } = await listenOnLoopback(server)
 
   return {

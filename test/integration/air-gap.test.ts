@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
-import { type Fixture, getManifest, pushFixtureSet } from '../harness/fixtures.js'
-import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { type Fixture, getManifest, startFixtureRegistries } from '../harness/fixtures.js'
+import type { RunningRegistry } from '../harness/registry.js'
 import { writeRuleFile } from '../harness/rule-file.js'
 
 let src: RunningRegistry
@@ -14,8 +14,7 @@ let fixtures: Fixture[]
 let dir: string
 
 beforeAll(async () => {
-  ;[src, dst] = await Promise.all([startRegistry(), startRegistry()])
-  fixtures = await pushFixtureSet(src.url)
+  ;({ src, dst, fixtures } = await startFixtureRegistries())
   dir = await mkdtemp(join(tmpdir(), 'imgsync-airgap-'))
 })
 afterAll(async () => Promise.all([src?.stop(), dst?.stop()]))

@@ -15,8 +15,8 @@ import { HttpRegistry } from '../../src/registry/http-registry.js'
 import { isIndexType, isManifestType, MediaTypes } from '../../src/registry/media-types.js'
 import { OciLayoutRegistry, REF_NAME_ANNOTATION } from '../../src/registry/oci-layout.js'
 import { sha256Digest } from '../harness/cli.js'
-import { type Fixture, getManifest, headBlob, listTags, pushFixtureSet } from '../harness/fixtures.js'
-import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { type Fixture, getManifest, headBlob, listTags, startFixtureRegistries } from '../harness/fixtures.js'
+import type { RunningRegistry } from '../harness/registry.js'
 
 let src: RunningRegistry
 let dst: RunningRegistry
@@ -59,6 +59,18 @@ function copy(
   )
 }
 
+/** Copies every tagged fixture from `from` to `to`, one set of copy dependencies; each keeps its digest. */
+async function copyTagged(from: RegistryApi, to: RegistryApi) {
+  const d = deps()
+  const outs = []
+  for (const f of tagged()) {
+    const out = await copy(from, to, f, {}, d)
+    expect(out.digest, `${f.kind} ${f.repo}:${f.tag}`).toBe(f.digest)
+    outs.push(out)
+  }
+  return outs
+}
+
 interface Run {
   ok: boolean
   stdout: Buffer
@@ -82,8 +94,7 @@ function skopeoCanTag(mediaType: string): boolean {
 }
 
 beforeAll(async () => {
-  ;[src, dst] = await Promise.all([startRegistry(), startRegistry()])
-  fixtures = await pushFixtureSet(src.url)
+  ;({ src, dst, fixtures } = await startFixtureRegistries())
   dir = await mkdtemp(join(tmpdir(), 'imgsync-oci-it-'))
   exportRoot = join(dir, 'export')
 })
@@ -96,13 +107,7 @@ afterAll(async () => {
 describe('registry → oci layout → registry', () => {
   it('exports every tagged fixture with its digest', async () => {
     const layout = new OciLayoutRegistry(exportRoot, { mode: 'multi' })
-    const from = http(src)
-    const d = deps()
-    for (const f of tagged()) {
-      const out = await copy(from, layout, f, {}, d)
-      expect(out.digest, `${f.kind} ${f.repo}:${f.tag}`).toBe(f.digest)
-      expect(out.status).toBe('synced')
-    }
+    for (const out of await copyTagged(http(src), layout)) expect(out.status).toBe('synced')
     expect(await layout.listRepositories()).toEqual(repos())
     for (const repo of repos()) {
       const want = tagged()
@@ -182,13 +187,7 @@ describe('registry → oci layout → registry', () => {
   })
 
   it('imports the layout into a fresh registry with every digest preserved', async () => {
-    const layout = new OciLayoutRegistry(exportRoot, { mode: 'multi' })
-    const to = http(dst)
-    const d = deps()
-    for (const f of tagged()) {
-      const out = await copy(layout, to, f, {}, d)
-      expect(out.digest, `${f.kind} ${f.repo}:${f.tag}`).toBe(f.digest)
-    }
+    await copyTagged(new OciLayoutRegistry(exportRoot, { mode: 'multi' }), http(dst))
     for (const f of fixtures) {
       // an independent client reads the target
       const m = await getManifest(dst.url, f.repo, f.tag ?? f.digest)

@@ -9,8 +9,8 @@ import {
   FIXTURE_KINDS,
   type Fixture,
   getManifest,
-  pushFixtureSet,
   pushManifest,
+  startFixtureRegistries,
 } from '../harness/fixtures.js'
 import {
   countBlobGets,
@@ -39,8 +39,7 @@ async function syncJson(args: string[], env: Record<string, string> = {}) {
 }
 
 beforeAll(async () => {
-  ;[src, dst] = await Promise.all([startRegistry(), startRegistry()])
-  fixtures = await pushFixtureSet(src.url)
+  ;({ src, dst, fixtures } = await startFixtureRegistries())
   dir = await mkdtemp(join(tmpdir(), 'imgsync-sync-'))
   records = join(dir, 'records.jsonl')
 })
