@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { BasicAuth } from './fixtures.js'
-import { listenOnLoopback, serverFor, sleepUntilAborted, trackSockets } from './net.js'
+import { listenOnLoopback, sendBody, serverFor, sleepUntilAborted, trackSockets } from './net.js'
 
 export type Fault =
   /** answer with this status (body: a registry error document); a 401 carries the Bearer challenge in bearer mode */
@@ -389,13 +389,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         (fault.kind === 'stall' && fault.afterBytes !== undefined))
         ? fault
         : undefined
-    if (method === 'HEAD') {
-      up.resume()
-      res.end()
-      return
-    }
-    res.flushHeaders()
-    await pump(up, res, bodyFault, signal)
+    await sendBody(method, up, res, () => pump(up, res, bodyFault, signal))
   }
 
   const server = serverFor(handle)

@@ -44,3 +44,22 @@ export function sleepUntilAborted(ms: number, signal: AbortSignal, maxMs: number
     signal.addEventListener('abort', done, { once: true })
   })
 }
+
+/**
+ * The body of an answer whose status line and headers are written: none for HEAD (the upstream's is
+ * drained), else the headers go out at once and `body` streams the rest.
+ */
+export async function sendBody(
+  method: string,
+  upstream: IncomingMessage,
+  res: ServerResponse,
+  body: () => Promise<void>,
+): Promise<void> {
+  if (method === 'HEAD') {
+    upstream.resume()
+    res.end()
+    return
+  }
+  res.flushHeaders()
+  await body()
+}

@@ -8,7 +8,7 @@
 // proxy closes, and close() tears every connection down.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { listenOnLoopback, serverFor, sleepUntilAborted, trackSockets } from './net.js'
+import { listenOnLoopback, sendBody, serverFor, sleepUntilAborted, trackSockets } from './net.js'
 
 export type FaultKind = '503' | '429' | 'reset-response' | 'reset-request'
 
@@ -716,13 +716,7 @@ export async function startRegistryProxy(opts: RegistryProxyOptions): Promise<Re
     if (fault === 'reset-response') entry.action = 'fault:reset-response'
     entry.status = upRes.statusCode ?? 502
     res.writeHead(entry.status, outHeaders)
-    if (method === 'HEAD') {
-      upRes.resume()
-      res.end()
-      return
-    }
-    res.flushHeaders()
-    await pump(upRes, res, cutAt, signal)
+    await sendBody(method, upRes, res, () => pump(upRes, res, cutAt, signal))
   }
 
   /** Streams an upstream body to the client at the link's pace; `cutAt`: RST after that many bytes. */

@@ -785,6 +785,13 @@ async function serve(name: string, source: string, target: string): Promise<Serv
   return { child: p.child, url, records, stderr: p.stderr }
 }
 
+/** The digest of dst's repo:tag once serve has synced it (20 s at most); else what went wrong. */
+function mirrored(s: Served, repo: string, tag: string): Promise<string> {
+  return waitFor(`${repo}:${tag}`, async () => (await getManifest(dst.url, repo, tag)).digest, 20_000).catch(
+    (err: Error) => `${err.message}; serve said: ${s.stderr().slice(-2000)}`,
+  )
+}
+
 /** Waits (bounded) until serve runs and queues nothing; false when it is still busy at the end. */
 async function idle(s: Served, ms: number): Promise<boolean> {
   return waitFor(
@@ -865,12 +872,7 @@ describe.concurrent('imgsync serve: hostile webhook payloads', () => {
     // a valid push afterwards proves the service syncs at all, so "nothing appeared" means something
     const good = await post(s, 'distribution', { events: [pushEvent('ok-1', 'hooks/ok', 'v1.0', ok.digest)] })
     expect.soft(good.status).toBe(202)
-    const got = await waitFor(
-      'mirror-hooks/in/hooks/ok:v1.0',
-      async () => (await getManifest(dst.url, 'mirror-hooks/in/hooks/ok', 'v1.0')).digest,
-      20_000,
-    ).catch((err: Error) => `${err.message}; serve said: ${s.stderr().slice(-2000)}`)
-    expect.soft(got).toBe(ok.digest)
+    expect.soft(await mirrored(s, 'mirror-hooks/in/hooks/ok', 'v1.0')).toBe(ok.digest)
     expect.soft(await idle(s, 20_000), 'serve idle').toBe(true)
     expect.soft(s.child.exitCode, `serve exited\n${s.stderr().slice(-2000)}`).toBeNull()
     expect.soft(s.stderr(), 'stack trace on stderr').not.toMatch(STACK)
@@ -908,12 +910,7 @@ describe.concurrent('imgsync serve: hostile webhook payloads', () => {
         'answers other than 2xx, 429, 503',
       )
       .toEqual([])
-    const got = await waitFor(
-      'mirror-flood/app:v1',
-      async () => (await getManifest(dst.url, 'mirror-flood/app', 'v1')).digest,
-      20_000,
-    ).catch((err: Error) => `${err.message}; serve said: ${s.stderr().slice(-2000)}`)
-    expect.soft(got).toBe(image.digest)
+    expect.soft(await mirrored(s, 'mirror-flood/app', 'v1')).toBe(image.digest)
     await idle(s, 20_000)
     const tasks = await taskIds(s.records)
     expect.soft(tasks.size, 'tasks in the records').toBeGreaterThanOrEqual(1)

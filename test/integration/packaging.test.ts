@@ -88,21 +88,23 @@ describe('README quick start', () => {
     })
   }
 
-  it('as root (no sudo on the box): apt-get runs directly', async () => {
-    const stub = stubs('root', { uid: 0, sudo: false })
-    const res = await systemDeps(stub, 0)
+  /** The calls that step makes as `uid` (with sudo on the box or not), which must succeed. */
+  async function succeedingCalls(name: string, uid: number, sudo: boolean): Promise<string[]> {
+    const stub = stubs(name, { uid, sudo })
+    const res = await systemDeps(stub, uid)
     expect(res.code, res.stderr).toBe(0)
-    expect(readFileSync(stub.log, 'utf8').trim().split('\n')).toEqual([
+    return readFileSync(stub.log, 'utf8').trim().split('\n')
+  }
+
+  it('as root (no sudo on the box): apt-get runs directly', async () => {
+    expect(await succeedingCalls('root', 0, false)).toEqual([
       'apt-get update -qq (as uid 0)',
       'apt-get install -y -qq docker-registry (as uid 0)',
     ])
   })
 
   it('as a user: through sudo', async () => {
-    const stub = stubs('user', { uid: 1000, sudo: true })
-    const res = await systemDeps(stub, 1000)
-    expect(res.code, res.stderr).toBe(0)
-    expect(readFileSync(stub.log, 'utf8').trim().split('\n')).toEqual([
+    expect(await succeedingCalls('user', 1000, true)).toEqual([
       'sudo apt-get update -qq',
       'apt-get update -qq (as uid 0)',
       'sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry',

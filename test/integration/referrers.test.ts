@@ -24,6 +24,14 @@ async function sync(args: string[]) {
   return { ...res, json: res.stdout ? JSON.parse(res.stdout) : undefined }
 }
 
+/** sync repo of the source's oci-image (the fixture with a signature and an SBOM) to `to`. */
+const syncOciImage = (to: string, ...flags: string[]) =>
+  sync(['sync', 'repo', `${src.host}/oci-image`, to, ...flags])
+
+/** sync tag of the source's oci-image:v1 to `to`. */
+const syncV1 = (to: string, ...flags: string[]) =>
+  sync(['sync', 'tag', `${src.host}/oci-image:v1`, to, ...flags])
+
 function manifestPuts(entries: { method: string; path: string }[]): number {
   return entries.filter((e) => e.method === 'PUT' && e.path.includes('/manifests/')).length
 }
@@ -43,7 +51,7 @@ describe('referrers', () => {
   afterAll(async () => dst?.stop())
 
   it('sync repo brings the image, its signature tag and its SBOM with identical digests', async () => {
-    const res = await sync(['sync', 'repo', `${src.host}/oci-image`, `${dst.host}/oci-image`])
+    const res = await syncOciImage(`${dst.host}/oci-image`)
     expect(res.code, res.stderr).toBe(0)
     const v1 = res.json.items.find((i: { tag: string }) => i.tag === 'v1')
     expect(v1.referrers).toBe(2)
@@ -63,28 +71,21 @@ describe('referrers', () => {
 
   it('a second sync pushes nothing', async () => {
     const before = await dst.requests()
-    const res = await sync(['sync', 'repo', `${src.host}/oci-image`, `${dst.host}/oci-image`])
+    const res = await syncOciImage(`${dst.host}/oci-image`)
     expect(res.code).toBe(0)
     expect(res.json.items.every((i: { status: string }) => i.status === 'skipped')).toBe(true)
     expect(manifestPuts((await dst.requests()).slice(before.length))).toBe(0)
   })
 
   it('a tag filter that leaves out the referrer tags still brings them with their subject', async () => {
-    const res = await sync([
-      'sync',
-      'repo',
-      `${src.host}/oci-image`,
-      `${dst.host}/only-v1`,
-      '--include',
-      '^v1$',
-    ])
+    const res = await syncOciImage(`${dst.host}/only-v1`, '--include', '^v1$')
     expect(res.code).toBe(0)
     const sig = fx('cosign-signature')
     expect(sha256Digest(await skopeoInspectRaw(`${dst.host}/only-v1:${sig.tag}`))).toBe(sig.digest)
   })
 
   it('--no-referrers copies the image alone', async () => {
-    const res = await sync(['sync', 'tag', `${src.host}/oci-image:v1`, `${dst.host}/bare`, '--no-referrers'])
+    const res = await syncV1(`${dst.host}/bare`, '--no-referrers')
     expect(res.code).toBe(0)
     const tags = (await (await fetch(`${dst.url}/v2/bare/tags/list`)).json()) as { tags: string[] }
     expect(tags.tags).toEqual(['v1'])
@@ -94,17 +95,7 @@ describe('referrers', () => {
     const target = await startRegistry()
     try {
       const v1 = fixtures.find((f) => f.repo === 'oci-image' && f.tag === 'v1')!
-      expect(
-        (
-          await sync([
-            'sync',
-            'tag',
-            `${src.host}/oci-image:v1`,
-            `${target.host}/oci-image`,
-            '--no-referrers',
-          ])
-        ).code,
-      ).toBe(0)
+      expect((await syncV1(`${target.host}/oci-image`, '--no-referrers')).code).toBe(0)
       const other = await pushReferrer(target.url, 'oci-image', v1, 'target-only-sbom')
       const fallbackTag = `sha256-${v1.digest.slice('sha256:'.length)}`
       const existing = Buffer.from(
@@ -112,7 +103,7 @@ describe('referrers', () => {
       )
       await pushManifest(target.url, 'oci-image', fallbackTag, existing, MEDIA_TYPES.ociIndex)
 
-      const res = await sync(['sync', 'repo', `${src.host}/oci-image`, `${target.host}/oci-image`])
+      const res = await syncOciImage(`${target.host}/oci-image`)
       expect(res.code, res.stderr).toBe(0)
       const merged = JSON.parse((await getManifest(target.url, 'oci-image', fallbackTag)).bytes.toString())
       const digests = merged.manifests.map((m: { digest: string }) => m.digest)
@@ -121,7 +112,7 @@ describe('referrers', () => {
       expect(new Set(digests).size).toBe(digests.length)
 
       const again = await target.requests()
-      await sync(['sync', 'repo', `${src.host}/oci-image`, `${target.host}/oci-image`])
+      await syncOciImage(`${target.host}/oci-image`)
       expect(manifestPuts((await target.requests()).slice(again.length))).toBe(0)
     } finally {
       await target.stop()
@@ -135,17 +126,15 @@ describe('platforms', () => {
     dst = await startRegistry()
   })
   afterAll(async () => dst?.stop())
+  /** sync tag of the OCI index fixture to dst's `to`, with the flags given. */
+  const indexTo = (to: string, ...flags: string[]) => {
+    const idx = fx('oci-index')
+    return ['sync', 'tag', `${src.host}/${idx.repo}:${idx.tag}`, `${dst.host}/${to}`, ...flags]
+  }
 
   it('--platform copies one child and records both digests; without it the digest is kept', async () => {
     const idx = fx('oci-index')
-    const res = await sync([
-      'sync',
-      'tag',
-      `${src.host}/${idx.repo}:${idx.tag}`,
-      `${dst.host}/plat`,
-      '--platform',
-      'linux/amd64',
-    ])
+    const res = await sync(indexTo('plat', '--platform', 'linux/amd64'))
     expect(res.code, res.stderr).toBe(0)
     const item = res.json.items[0]
     expect(item.sourceDigest).toBe(idx.digest)
@@ -156,41 +145,19 @@ describe('platforms', () => {
     expect(children).toHaveLength(1)
     expect(children[0].platform).toMatchObject({ os: 'linux', architecture: 'amd64' })
 
-    const again = await sync([
-      'sync',
-      'tag',
-      `${src.host}/${idx.repo}:${idx.tag}`,
-      `${dst.host}/plat`,
-      '--platform',
-      'linux/amd64',
-    ])
+    const again = await sync(indexTo('plat', '--platform', 'linux/amd64'))
     expect(again.json.items[0].status).toBe('skipped')
 
-    const whole = await sync(['sync', 'tag', `${src.host}/${idx.repo}:${idx.tag}`, `${dst.host}/whole`])
+    const whole = await sync(indexTo('whole'))
     expect(whole.json.items[0].digest).toBe(idx.digest)
     expect(whole.json.items[0].sourceDigest).toBeUndefined()
   })
 
   it('an unknown platform fails the item with NOT_FOUND; a malformed one is INVALID_ARGUMENT', async () => {
-    const idx = fx('oci-index')
-    const none = await sync([
-      'sync',
-      'tag',
-      `${src.host}/${idx.repo}:${idx.tag}`,
-      `${dst.host}/none`,
-      '--platform',
-      'linux/s390x',
-    ])
+    const none = await sync(indexTo('none', '--platform', 'linux/s390x'))
     expect(none.code).toBe(1)
     expect(none.json.items[0].code).toBe('NOT_FOUND')
-    const bad = await runImgsync([
-      'sync',
-      'tag',
-      `${src.host}/${idx.repo}:${idx.tag}`,
-      `${dst.host}/none`,
-      '--platform',
-      'linux',
-    ])
+    const bad = await runImgsync(indexTo('none', '--platform', 'linux'))
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('INVALID_ARGUMENT')
   })

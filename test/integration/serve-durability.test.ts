@@ -40,6 +40,23 @@ async function serve(config: string, records: string, extra: string[], port: num
   return s
 }
 
+/**
+ * A source that notifies serve of pushes, a rule file with one auto rule NAME from it to
+ * `targetHost`, and serve started on it with `extra` flags. The caller stops `src`.
+ */
+async function serveNotifyingSource(name: string, targetHost: string, extra: string[]) {
+  const port = await freePort()
+  const src = await startNotifyingRegistry(port)
+  try {
+    const config = await autoRule(name, src.host, targetHost)
+    const records = join(dir, `${name}.jsonl`)
+    return { src, port, config, records, served: await serve(config, records, extra, port) }
+  } catch (err) {
+    await src.stop()
+    throw err
+  }
+}
+
 /** A rule file with one auto rule NAME from `src` namespace team to `dst` namespace mirror (and `more` rules). */
 function autoRule(name: string, srcHost: string, dstHost: string, more: RuleEntry[] = []): Promise<string> {
   return writeRuleFile(join(dir, `${name}.yaml`), { src: srcHost, dst: dstHost }, [
@@ -89,12 +106,14 @@ describe('SIGTERM with a full queue', () => {
       upstream: dst.url,
       rules: [{ name: 'slow', path: /^\/v2\/.+/, fault: { kind: 'delay', ms: 150 } }],
     })
-    const port = await freePort()
-    const src = await startNotifyingRegistry(port)
+    const {
+      src,
+      port,
+      config,
+      records,
+      served: first,
+    } = await serveNotifyingSource('queued', slow.host, ['--workers', '1', '--grace', '0s'])
     try {
-      const config = await autoRule('queued', src.host, slow.host)
-      const records = join(dir, 'queued.jsonl')
-      const first = await serve(config, records, ['--workers', '1', '--grace', '0s'], port)
       const digests = await pushTags(src.url, 200)
       await waitFor('200 pushes accepted', async () => (await acceptedPushes(first.url)) === 200 || undefined)
       const before = await health(first.url)
@@ -142,12 +161,13 @@ describe('a target that is down for a minute', () => {
   it('300 pushes while it is down all reach it once it is back; /healthz says degraded meanwhile', async () => {
     const dst = await startRegistry()
     const link = await startTcpSwitch(dst.port)
-    const port = await freePort()
-    const src = await startNotifyingRegistry(port)
+    const { src, served: s } = await serveNotifyingSource('outage', link.host, [
+      '--workers',
+      '4',
+      '--degraded-after',
+      '5s',
+    ])
     try {
-      const config = await autoRule('outage', src.host, link.host)
-      const records = join(dir, 'outage.jsonl')
-      const s = await serve(config, records, ['--workers', '4', '--degraded-after', '5s'], port)
       await link.down()
       const downAt = Date.now()
       const digests = await pushTags(src.url, 300)

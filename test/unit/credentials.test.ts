@@ -8,7 +8,7 @@ import { Readable } from 'node:stream'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { redact } from '../../src/log.js'
 import { isInternalIp } from '../../src/registry/addresses.js'
-import { HostAuth, type TokenFetch } from '../../src/registry/auth.js'
+import { type Credentials, HostAuth, type TokenFetch } from '../../src/registry/auth.js'
 import {
   chainCredentials,
   dockerConfigCredentials,
@@ -203,15 +203,16 @@ describe('HostAuth token protocol', () => {
     scheme: 'bearer',
     params: { realm: 'https://auth.example.com/token', service: 'reg.example.com' },
   }
+  /** HostAuth for reg.example.com with these credentials, that has seen the bearer challenge. */
+  function challenged(credentials: Credentials | undefined, fetchToken: TokenFetch): HostAuth {
+    const auth = new HostAuth('reg.example.com', async () => credentials, fetchToken)
+    auth.learn(challenge)
+    return auth
+  }
 
   it('GET with Basic credentials and one scope parameter per scope; cached per scope set', async () => {
     const issuer = fakeIssuer(() => ({ status: 200 }))
-    const auth = new HostAuth(
-      'reg.example.com',
-      async () => ({ username: 'u', password: 'p' }),
-      issuer.fetchToken,
-    )
-    auth.learn(challenge)
+    const auth = challenged({ username: 'u', password: 'p' }, issuer.fetchToken)
     const scopes = ['repository:dst:pull,push', 'repository:src:pull']
     const [a, b] = await Promise.all([auth.header(scopes), auth.header([...scopes].reverse())])
     expect(a).toBe('Bearer tok-1')
@@ -228,12 +229,7 @@ describe('HostAuth token protocol', () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     vi.setSystemTime(new Date('2026-01-01T00:00:00Z'))
     const issuer = fakeIssuer(() => ({ status: 200 }))
-    const auth = new HostAuth(
-      'reg.example.com',
-      async () => ({ username: 'u', password: 'p' }),
-      issuer.fetchToken,
-    )
-    auth.learn(challenge)
+    const auth = challenged({ username: 'u', password: 'p' }, issuer.fetchToken)
     const s = ['repository:a:pull']
     expect(await auth.header(s)).toBe('Bearer tok-1')
     vi.setSystemTime(new Date('2026-01-01T00:00:40Z')) // 20 s left of 60
@@ -251,8 +247,7 @@ describe('HostAuth token protocol', () => {
     vi.setSystemTime(new Date('2026-01-01T00:00:00Z'))
     let n = 0
     const issuer = fakeIssuer(() => ({ status: 200, body: { access_token: `short-${++n}`, expires_in: 2 } }))
-    const auth = new HostAuth('reg.example.com', async () => undefined, issuer.fetchToken)
-    auth.learn(challenge)
+    const auth = challenged(undefined, issuer.fetchToken)
     expect(await auth.header(['repository:a:pull'])).toBe('Bearer short-1')
     vi.setSystemTime(new Date('2026-01-01T00:00:01Z'))
     expect(await auth.header(['repository:a:pull'])).toBe('Bearer short-1')
@@ -262,12 +257,7 @@ describe('HostAuth token protocol', () => {
 
   it('identity token: OAuth2 POST with a refresh_token grant and one space-separated scope', async () => {
     const issuer = fakeIssuer(() => ({ status: 200 }))
-    const auth = new HostAuth(
-      'reg.example.com',
-      async () => ({ identityToken: 'refresh-1' }),
-      issuer.fetchToken,
-    )
-    auth.learn(challenge)
+    const auth = challenged({ identityToken: 'refresh-1' }, issuer.fetchToken)
     expect(await auth.header(['repository:a:pull', 'repository:b:pull,push'])).toBe('Bearer tok-1')
     const call = issuer.calls[0]!
     expect(call.method).toBe('POST')
@@ -281,42 +271,25 @@ describe('HostAuth token protocol', () => {
 
   it('identity token: falls back to GET (Basic <token>:secret) when POST is 404', async () => {
     const issuer = fakeIssuer((c) => ({ status: c.method === 'POST' ? 404 : 200 }))
-    const auth = new HostAuth(
-      'reg.example.com',
-      async () => ({ identityToken: 'refresh-2' }),
-      issuer.fetchToken,
-    )
-    auth.learn(challenge)
+    const auth = challenged({ identityToken: 'refresh-2' }, issuer.fetchToken)
     expect(await auth.header(['repository:a:pull'])).toBe('Bearer tok-2')
     expect(issuer.calls.map((c) => c.method)).toEqual(['POST', 'GET'])
     expect(issuer.calls[1]!.headers.authorization).toBe(`Basic ${b64('<token>:refresh-2')}`)
   })
 
   it('rejections are AUTH_FAILED saying what was rejected', async () => {
-    const bad = new HostAuth(
-      'reg.example.com',
-      async () => ({ identityToken: 'expired' }),
+    const bad = challenged(
+      { identityToken: 'expired' },
       fakeIssuer(() => ({ status: 400, body: { error: 'invalid_grant' } })).fetchToken,
     )
-    bad.learn(challenge)
     const e1 = await rejection(bad.header(['repository:a:pull']))
     expect(e1.code).toBe('AUTH_FAILED')
     expect(e1.message).toMatch(/identity token/)
-    const anon = new HostAuth(
-      'reg.example.com',
-      async () => undefined,
-      fakeIssuer(() => ({ status: 401 })).fetchToken,
-    )
-    anon.learn(challenge)
+    const anon = challenged(undefined, fakeIssuer(() => ({ status: 401 })).fetchToken)
     const e2 = await rejection(anon.header(['repository:a:pull']))
     expect(e2.code).toBe('AUTH_FAILED')
     expect(e2.message).toMatch(/anonymous/)
-    const down = new HostAuth(
-      'reg.example.com',
-      async () => undefined,
-      fakeIssuer(() => ({ status: 503 })).fetchToken,
-    )
-    down.learn(challenge)
+    const down = challenged(undefined, fakeIssuer(() => ({ status: 503 })).fetchToken)
     expect((await rejection(down.header(['repository:a:pull']))).temporary).toBe(true)
   })
 })

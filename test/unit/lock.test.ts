@@ -18,13 +18,28 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** a promise plus its resolver, to hold a lock for as long as a test wants */
-function gate() {
+/**
+ * Takes a lock through `take` and holds it until the returned release() is called; resolves as soon
+ * as the lock is held.
+ */
+async function hold(take: (fn: () => Promise<void>) => Promise<unknown>): Promise<() => Promise<void>> {
   let open!: () => void
-  const p = new Promise<void>((r) => {
+  const released = new Promise<void>((r) => {
     open = r
   })
-  return { p, open }
+  let taken!: () => void
+  const held = new Promise<void>((r) => {
+    taken = r
+  })
+  const holder = take(() => {
+    taken()
+    return released
+  })
+  await Promise.race([held, holder])
+  return async () => {
+    open()
+    await holder
+  }
 }
 
 describe('withRuleLock', () => {
@@ -40,23 +55,18 @@ describe('withRuleLock', () => {
   })
 
   it('a second run of the same rule fails LOCKED at once while the first holds it', async () => {
-    const g = gate()
-    const first = withRuleLock(lockDir, 'nightly', 0, () => g.p)
-    await sleep(50)
+    const release = await hold((fn) => withRuleLock(lockDir, 'nightly', 0, fn))
     const t0 = Date.now()
     const err = await rejection(withRuleLock(lockDir, 'nightly', 0, async () => 'ran'))
     expect(Date.now() - t0).toBeLessThan(1000)
     expect(err.code).toBe('LOCKED')
     expect(err.exitCode).toBe(4)
     expect(err.message).toContain('rule "nightly" is already running')
-    g.open()
-    await first
+    await release()
   })
 
   it('a stop signal ends the wait for a held lock with INTERRUPTED, and fn never runs', async () => {
-    const g = gate()
-    const first = withRuleLock(lockDir, 'nightly', 0, () => g.p)
-    await sleep(50)
+    const release = await hold((fn) => withRuleLock(lockDir, 'nightly', 0, fn))
     const ac = new AbortController()
     let ran = false
     let waits = 0
@@ -79,17 +89,13 @@ describe('withRuleLock', () => {
     expect(ran).toBe(false)
     // told once that the wait began, not on every retry of the lock
     expect(waits).toBe(1)
-    g.open()
-    await first
+    await release()
   })
 
   it('different rules do not block each other', async () => {
-    const g = gate()
-    const first = withRuleLock(lockDir, 'a', 0, () => g.p)
-    await sleep(50)
+    const release = await hold((fn) => withRuleLock(lockDir, 'a', 0, fn))
     await expect(withRuleLock(lockDir, 'b', 0, async () => 'b ran')).resolves.toBe('b ran')
-    g.open()
-    await first
+    await release()
   })
 
   it('is acquirable again once released, also after fn throws', async () => {
@@ -120,15 +126,12 @@ describe('withRuleLock', () => {
   })
 
   it('waitMs: gives up with LOCKED when the holder keeps it', async () => {
-    const g = gate()
-    const first = withRuleLock(lockDir, 'r', 0, () => g.p)
-    await sleep(30)
+    const release = await hold((fn) => withRuleLock(lockDir, 'r', 0, fn))
     const t0 = Date.now()
     const err = await rejection(withRuleLock(lockDir, 'r', 250, async () => 'ran'))
     expect(err.code).toBe('LOCKED')
     expect(Date.now() - t0).toBeGreaterThanOrEqual(200)
-    g.open()
-    await first
+    await release()
   })
 
   it('never lets two holders overlap', async () => {
@@ -175,14 +178,11 @@ describe('withFileLock', () => {
 
   it('names the file in the default LOCKED message', async () => {
     const file = join(dir, 'rules.yaml')
-    const g = gate()
-    const first = withFileLock(file, () => g.p)
-    await sleep(30)
+    const release = await hold((fn) => withFileLock(file, fn))
     const err = await rejection(withFileLock(file, async () => 1, { timeoutMs: 0 }))
     expect(err.code).toBe('LOCKED')
     expect(err.message).toContain(`${file}.lock`)
-    g.open()
-    await first
+    await release()
   })
 
   it('assertHeld passes while held, and throws LOCKED once the lock was lost', async () => {

@@ -30,6 +30,13 @@ function chunks(bytes: Buffer, size = 5): Readable {
   return Readable.from(parts, { objectMode: false })
 }
 
+/** Puts `bytes` into `repo` of the layout as a blob of `mediaType`; returns its descriptor. */
+async function putBlobOf(reg: OciLayoutRegistry, repo: string, bytes: Buffer, mediaType?: string) {
+  const d = blobDesc(bytes, mediaType)
+  await reg.putBlob(repo, d, chunks(bytes))
+  return d
+}
+
 async function readAll(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = []
   for await (const c of stream) parts.push(Buffer.from(c as Buffer))
@@ -65,10 +72,8 @@ async function pushImage(
   const config = Buffer.from(
     JSON.stringify({ os: 'linux', architecture: 'amd64', seed: seed.toString('hex') }),
   )
-  const l = blobDesc(layer)
-  const c = blobDesc(config, MT.ociConfig)
-  await reg.putBlob(repo, l, chunks(layer))
-  await reg.putBlob(repo, c, chunks(config))
+  const l = await putBlobOf(reg, repo, layer)
+  const c = await putBlobOf(reg, repo, config, MT.ociConfig)
   // odd spacing on purpose: the stored bytes must be exactly these
   const bytes = Buffer.from(
     `${JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: c, layers: [l] }, null, 3)}\n`,
@@ -243,9 +248,7 @@ describe('OciLayoutRegistry: manifests', () => {
 
   it('docker media types are stored as they are, in the file and in the index entry', async () => {
     const reg = new OciLayoutRegistry(tmp, { mode: 'single' })
-    const config = Buffer.from('{"os":"linux"}')
-    const c = blobDesc(config, MT.dockerConfig)
-    await reg.putBlob('', c, chunks(config))
+    const c = await putBlobOf(reg, '', Buffer.from('{"os":"linux"}'), MT.dockerConfig)
     const bytes = Buffer.from(
       JSON.stringify({ schemaVersion: 2, mediaType: MT.dockerManifest, config: c, layers: [] }),
     )
@@ -267,9 +270,7 @@ describe('OciLayoutRegistry: manifests', () => {
 
   it('the index entry media type wins over the JSON for a digest lookup; artifactType is recorded', async () => {
     const reg = new OciLayoutRegistry(tmp, { mode: 'single' })
-    const empty = Buffer.from('{}')
-    const e = blobDesc(empty, MT.ociEmpty)
-    await reg.putBlob('', e, chunks(empty))
+    const e = await putBlobOf(reg, '', Buffer.from('{}'), MT.ociEmpty)
     // no mediaType in the JSON (allowed): the index entry carries it
     const bytes = Buffer.from(
       JSON.stringify({ schemaVersion: 2, artifactType: 'application/x-test', config: e, layers: [] }),

@@ -38,14 +38,12 @@ describe('retryAfterMs', () => {
 
 describe('errorForStatus', () => {
   const host = 'reg.example'
+  /** What reg.example's answer `status` with `body` to the request `what` becomes. */
+  const forStatus = (status: number, body: Parameters<typeof errorForStatus>[1], what: string) =>
+    errorForStatus(status, body, host, what)
 
   it('401 → AUTH_FAILED, not temporary', () => {
-    const e = errorForStatus(
-      401,
-      { code: 'UNAUTHORIZED', message: 'authentication required' },
-      host,
-      'manifest a:1',
-    )
+    const e = forStatus(401, { code: 'UNAUTHORIZED', message: 'authentication required' }, 'manifest a:1')
     expect(e).toBeInstanceOf(ImgsyncError)
     expect(e).toMatchObject({
       code: 'AUTH_FAILED',
@@ -59,22 +57,17 @@ describe('errorForStatus', () => {
   })
 
   it('403 and a DENIED body → DENIED', () => {
-    expect(errorForStatus(403, {}, host, 'x')).toMatchObject({
+    expect(forStatus(403, {}, 'x')).toMatchObject({
       code: 'DENIED',
       status: 403,
       temporary: false,
     })
-    expect(errorForStatus(401, {}, host, 'x').code).toBe('AUTH_FAILED')
-    expect(errorForStatus(400, { code: 'DENIED', message: 'no' }, host, 'x').code).toBe('DENIED')
+    expect(forStatus(401, {}, 'x').code).toBe('AUTH_FAILED')
+    expect(forStatus(400, { code: 'DENIED', message: 'no' }, 'x').code).toBe('DENIED')
   })
 
   it('404 → NOT_FOUND, worded by the registry code', () => {
-    const repo = errorForStatus(
-      404,
-      { code: 'NAME_UNKNOWN', message: 'repository name not known' },
-      host,
-      'tags of a',
-    )
+    const repo = forStatus(404, { code: 'NAME_UNKNOWN', message: 'repository name not known' }, 'tags of a')
     expect(repo).toMatchObject({
       code: 'NOT_FOUND',
       registryCode: 'NAME_UNKNOWN',
@@ -82,15 +75,15 @@ describe('errorForStatus', () => {
       temporary: false,
     })
     expect(repo.message).toBe('reg.example: tags of a: repository not found')
-    const man = errorForStatus(404, { code: 'MANIFEST_UNKNOWN' }, host, 'manifest a:1')
+    const man = forStatus(404, { code: 'MANIFEST_UNKNOWN' }, 'manifest a:1')
     expect(man).toMatchObject({ code: 'NOT_FOUND', registryCode: 'MANIFEST_UNKNOWN' })
     expect(man.message).toBe('reg.example: manifest a:1: not found')
-    expect(errorForStatus(404, { code: 'BLOB_UNKNOWN' }, host, 'b').message).toMatch(/blob not found/)
-    expect(errorForStatus(404, {}, host, 'b').message).toMatch(/HTTP 404/)
+    expect(forStatus(404, { code: 'BLOB_UNKNOWN' }, 'b').message).toMatch(/blob not found/)
+    expect(forStatus(404, {}, 'b').message).toMatch(/HTTP 404/)
   })
 
   it('429 → RATE_LIMITED, temporary', () => {
-    expect(errorForStatus(429, { code: 'TOOMANYREQUESTS' }, host, 'x')).toMatchObject({
+    expect(forStatus(429, { code: 'TOOMANYREQUESTS' }, 'x')).toMatchObject({
       code: 'RATE_LIMITED',
       temporary: true,
       status: 429,
@@ -98,36 +91,31 @@ describe('errorForStatus', () => {
   })
 
   it.each([500, 502, 503, 504, 408])('%i → temporary', (status) => {
-    const e = errorForStatus(status, {}, host, 'x')
+    const e = forStatus(status, {}, 'x')
     expect(e.temporary).toBe(true)
     expect(e.code).toBe('REGISTRY_ERROR')
     expect(e.message).toContain(`HTTP ${status}`)
   })
 
   it('400 is not temporary', () => {
-    expect(errorForStatus(400, {}, host, 'x')).toMatchObject({ code: 'REGISTRY_ERROR', temporary: false })
+    expect(forStatus(400, {}, 'x')).toMatchObject({ code: 'REGISTRY_ERROR', temporary: false })
   })
 
   it('DIGEST_INVALID and SIZE_INVALID → DIGEST_MISMATCH', () => {
-    const e = errorForStatus(
-      400,
-      { code: 'DIGEST_INVALID', message: 'provided digest did not match' },
-      host,
-      'upload',
-    )
+    const e = forStatus(400, { code: 'DIGEST_INVALID', message: 'provided digest did not match' }, 'upload')
     expect(e).toMatchObject({ code: 'DIGEST_MISMATCH', registryCode: 'DIGEST_INVALID', temporary: false })
     expect(e.message).toContain('provided digest did not match')
-    expect(errorForStatus(400, { code: 'SIZE_INVALID' }, host, 'upload').code).toBe('DIGEST_MISMATCH')
+    expect(forStatus(400, { code: 'SIZE_INVALID' }, 'upload').code).toBe('DIGEST_MISMATCH')
   })
 
   it('415 and MANIFEST_INVALID → UNSUPPORTED_MEDIA_TYPE; NAME_INVALID → INVALID_REFERENCE', () => {
-    expect(errorForStatus(415, {}, host, 'x').code).toBe('UNSUPPORTED_MEDIA_TYPE')
-    expect(errorForStatus(400, { code: 'MANIFEST_INVALID' }, host, 'x').code).toBe('UNSUPPORTED_MEDIA_TYPE')
-    expect(errorForStatus(400, { code: 'NAME_INVALID' }, host, 'x').code).toBe('INVALID_REFERENCE')
+    expect(forStatus(415, {}, 'x').code).toBe('UNSUPPORTED_MEDIA_TYPE')
+    expect(forStatus(400, { code: 'MANIFEST_INVALID' }, 'x').code).toBe('UNSUPPORTED_MEDIA_TYPE')
+    expect(forStatus(400, { code: 'NAME_INVALID' }, 'x').code).toBe('INVALID_REFERENCE')
   })
 
   it('includes the registry code and message once, separated by single spaces', () => {
-    expect(errorForStatus(500, { code: 'UNKNOWN', message: 'boom' }, host, 'x').message).toBe(
+    expect(forStatus(500, { code: 'UNKNOWN', message: 'boom' }, 'x').message).toBe(
       'reg.example: x: HTTP 500: UNKNOWN boom',
     )
   })
@@ -135,7 +123,7 @@ describe('errorForStatus', () => {
   // BUG (src/registry/transport.ts errorForStatus, `detail`): with a message but no code the text is
   // `: ${''} boom` → "HTTP 500:  boom" (two spaces); the `.replace(': ', ': ')` meant to fix it is a no-op.
   it('has no double space when the registry sends a message without a code', () => {
-    expect(errorForStatus(500, { message: 'boom' }, host, 'x').message).toBe('reg.example: x: HTTP 500: boom')
+    expect(forStatus(500, { message: 'boom' }, 'x').message).toBe('reg.example: x: HTTP 500: boom')
   })
 })
 
