@@ -124,7 +124,7 @@ describe('README quick start', () => {
     const stub = stubs('present', {
       uid: 1000,
       sudo: true,
-      present: ['docker-registry', 'htpasswd', 'skopeo', 'openssl'],
+      present: ['docker-registry', 'htpasswd', 'skopeo', 'openssl', 'tmux'],
     })
     const res = await run('/bin/sh', ['scripts/system-deps.sh', 'test'], {
       env: { PATH: stub.dir, SUDO_UID_STUB: '1000' },
