@@ -36,3 +36,13 @@ export async function writeRuleFile(
   await writeFile(file, ruleFileText(registries, rules))
   return file
 }
+
+/** The commands that only read the rule file `file`: rule list, and rule show of `rule`, each also --json. */
+export function ruleReadCommands(file: string, rule: string): string[][] {
+  return [
+    ['rule', 'list', '-c', file],
+    ['rule', 'list', '-c', file, '--json'],
+    ['rule', 'show', rule, '-c', file],
+    ['rule', 'show', rule, '-c', file, '--json'],
+  ]
+}

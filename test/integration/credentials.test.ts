@@ -12,6 +12,7 @@ import type { TaskJson } from '../../src/cli/task-runner.js'
 import { type RunResult, runImgsync, sha256Digest, skopeoInspectRaw } from '../harness/cli.js'
 import { type BasicAuth, pushImage } from '../harness/fixtures.js'
 import { type RunningRegistry, startRegistry, TEST_TLS } from '../harness/registry.js'
+import { ruleReadCommands, writeRuleFile } from '../harness/rule-file.js'
 import { type SpyServer, startRecordingServer, startSpyProxy } from '../harness/spy-proxy.js'
 import { startTokenIssuer, type TokenIssuer } from '../harness/token-issuer.js'
 
@@ -56,6 +57,36 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Ru
   seen.push({ what: `${what} [stdout]`, text: res.stdout }, { what: `${what} [stderr]`, text: res.stderr })
   return res
 }
+
+/** Rule file entries of the two registries, their credentials from ${HTP_USER}/${HTP_PASS} and ${TOK_USER}/${TOK_PASS}. */
+const htpEntry = () => ({
+  host: basic.host,
+  credentials: { username: '${HTP_USER}', password: '${HTP_PASS}' },
+})
+const tokEntry = () => ({
+  host: tokenReg.host,
+  credentials: { username: '${TOK_USER}', password: '${TOK_PASS}' },
+})
+/** A rule of the rule file, from `source`'s namespace (its app repository only) to `target`'s `namespace`. */
+const appRule = (
+  name: string,
+  source: string,
+  sourceNamespace: string,
+  target: string,
+  namespace: string,
+) => ({
+  name,
+  source: { registry: source, namespace: sourceNamespace, repositories: ['app'] },
+  target: { registry: target, namespace },
+})
+
+/** sync tag of basic's src/app:1.0 to `target` (HOST/REPO) with --json, these flags and environment. */
+const syncTagFromBasic = (target: string, flags: string[] = [], env: Record<string, string> = {}) =>
+  cli(['sync', 'tag', `${basic.host}/src/app:1.0`, target, ...flags, '--json'], env)
+
+/** sync repo of basic's src/app to `target` (HOST/REPO) with --json, these flags and environment. */
+const syncRepoFromBasic = (target: string, flags: string[] = [], env: Record<string, string> = {}) =>
+  cli(['sync', 'repo', `${basic.host}/src/app`, target, ...flags, '--json'], env)
 
 function parse(res: RunResult): TaskJson {
   try {
@@ -193,7 +224,7 @@ async function expectTokenRegistryHas(repo: string) {
 
 describe('credential sources', () => {
   it('environment variables: htpasswd registry → token registry', async () => {
-    const res = await cli(['sync', 'repo', `${basic.host}/src/app`, `${tokenReg.host}/env/app`, '--json'], {
+    const res = await syncRepoFromBasic(`${tokenReg.host}/env/app`, [], {
       ...srcEnv(HAL),
       ...dstEnv(TOM),
     })
@@ -210,26 +241,11 @@ describe('credential sources', () => {
   })
 
   it('rule file with ${ENV} credentials', async () => {
-    const ruleFile = join(dir, 'env-rules.yaml')
-    await writeFile(
-      ruleFile,
-      [
-        'version: 1',
-        'registries:',
-        '  htp:',
-        `    host: ${basic.host}`,
-        '    credentials: { username: "${HTP_USER}", password: "${HTP_PASS}" }',
-        '  tok:',
-        `    host: ${tokenReg.host}`,
-        '    credentials: { username: "${TOK_USER}", password: "${TOK_PASS}" }',
-        'rules:',
-        '  - name: htp-to-tok',
-        '    source: { registry: htp, namespace: src, repositories: [app] }',
-        '    target: { registry: tok, namespace: rule-env }',
-        '',
-      ].join('\n'),
-      { mode: 0o644 },
-    )
+    const ruleFile = await writeRuleFile(join(dir, 'env-rules.yaml'), { htp: htpEntry(), tok: tokEntry() }, [
+      appRule('htp-to-tok', 'htp', 'src', 'tok', 'rule-env'),
+    ])
+    // readable by others: ${ENV} references are no plain-text secret all the same
+    await chmod(ruleFile, 0o644)
     const res = await cli(['rule', 'trigger', 'htp-to-tok', '-c', ruleFile, '--json'], {
       HTP_USER: HAL.username,
       HTP_PASS: HAL.password,
@@ -266,25 +282,15 @@ describe('credential sources', () => {
         [tokenReg.host]: { username: TOM.username, password: TOM.password },
       },
     })
-    const res = await cli([
-      'sync',
-      'tag',
-      `${basic.host}/src/app:1.0`,
-      `${tokenReg.host}/authfile/app`,
+    const res = await syncTagFromBasic(`${tokenReg.host}/authfile/app`, [
       '--authfile',
       join(cfg, 'config.json'),
-      '--json',
     ])
     expect(res.code, res.stderr).toBe(0)
     expect(await tokenDigest('authfile/app', '1.0')).toBe(srcDigests.get('1.0'))
-    const missing = await cli([
-      'sync',
-      'tag',
-      `${basic.host}/src/app:1.0`,
-      `${tokenReg.host}/authfile/app`,
+    const missing = await syncTagFromBasic(`${tokenReg.host}/authfile/app`, [
       '--authfile',
       join(dir, 'nope.json'),
-      '--json',
     ])
     expect(missing.code).not.toBe(0)
     expect(missing.stdout).toMatch(/nope\.json/)
@@ -317,23 +323,17 @@ describe('credential sources', () => {
       [basic.host]: { username: HAL.username, secret: HAL.password },
     })
     const cfg = await writeDockerConfig('store', { credsStore: 'imgsync-test' })
-    const ok = await cli(
-      ['sync', 'tag', `${basic.host}/src/app:1.0`, `${tokenReg.host}/store/app`, '--json'],
-      {
-        DOCKER_CONFIG: cfg,
-        PATH: helper.path,
-        ...dstEnv(TOM),
-      },
-    )
+    const ok = await syncTagFromBasic(`${tokenReg.host}/store/app`, [], {
+      DOCKER_CONFIG: cfg,
+      PATH: helper.path,
+      ...dstEnv(TOM),
+    })
     expect(ok.code, ok.stderr).toBe(0)
     // the token registry has no stored credentials: the helper says "not found", imgsync goes anonymous
-    const anon = await cli(
-      ['sync', 'tag', `${basic.host}/src/app:1.0`, `${tokenReg.host}/store/app2`, '--json'],
-      {
-        DOCKER_CONFIG: cfg,
-        PATH: helper.path,
-      },
-    )
+    const anon = await syncTagFromBasic(`${tokenReg.host}/store/app2`, [], {
+      DOCKER_CONFIG: cfg,
+      PATH: helper.path,
+    })
     expect(anon.code).toBe(1)
     const item = parse(anon).items[0]!
     expect(item.code).toBe('AUTH_FAILED')
@@ -342,7 +342,7 @@ describe('credential sources', () => {
 
   it('a credential helper that is not installed fails with AUTH_FAILED naming it', async () => {
     const cfg = await writeDockerConfig('no-helper', { credHelpers: { [basic.host]: 'not-installed' } })
-    const res = await cli(['sync', 'tag', `${basic.host}/src/app:1.0`, `${tokenReg.host}/x/app`, '--json'], {
+    const res = await syncTagFromBasic(`${tokenReg.host}/x/app`, [], {
       DOCKER_CONFIG: cfg,
       ...dstEnv(TOM),
     })
@@ -362,12 +362,9 @@ describe('credential sources', () => {
       },
     })
     const before = issuer.requests.length
-    const res = await cli(
-      ['sync', 'repo', `${basic.host}/src/app`, `${tokenReg.host}/identity/app`, '--json'],
-      {
-        DOCKER_CONFIG: cfg,
-      },
-    )
+    const res = await syncRepoFromBasic(`${tokenReg.host}/identity/app`, [], {
+      DOCKER_CONFIG: cfg,
+    })
     expect(res.code, res.stderr).toBe(0)
     await expectTokenRegistryHas('identity/app')
     const used = issuer.requests.slice(before)
@@ -407,16 +404,11 @@ describe('credential sources', () => {
     const dstFile = join(dir, 'dst-creds.json')
     await writeFile(srcFile, `${HAL.username}:${HAL.password}\n`, { mode: 0o600 })
     await writeFile(dstFile, JSON.stringify(TOM), { mode: 0o644 })
-    const res = await cli([
-      'sync',
-      'tag',
-      `${basic.host}/src/app:1.0`,
-      `${tokenReg.host}/creds-file/app`,
+    const res = await syncTagFromBasic(`${tokenReg.host}/creds-file/app`, [
       '--src-creds-file',
       srcFile,
       '--dst-creds-file',
       dstFile,
-      '--json',
     ])
     expect(res.code, res.stderr).toBe(0)
     expect(await tokenDigest('creds-file/app', '1.0')).toBe(srcDigests.get('1.0'))
@@ -429,34 +421,29 @@ describe('credential sources', () => {
     const cfg = await writeDockerConfig('wrong-auths', {
       auths: { [tokenReg.host]: { auth: b64(`${TOM.username}:${WRONG}`) } },
     })
-    const res = await cli(
-      ['sync', 'tag', `${basic.host}/src/app:1.0`, `${tokenReg.host}/explicit/app`, '--json'],
-      { DOCKER_CONFIG: cfg, ...srcEnv(HAL), ...dstEnv(TOM) },
-    )
+    const res = await syncTagFromBasic(`${tokenReg.host}/explicit/app`, [], {
+      DOCKER_CONFIG: cfg,
+      ...srcEnv(HAL),
+      ...dstEnv(TOM),
+    })
     expect(res.code, res.stderr).toBe(0)
   })
 })
 
 describe('authentication errors', () => {
   it('a wrong password is AUTH_FAILED, on htpasswd and on token registries', async () => {
-    const basicWrong = await cli(
-      ['sync', 'repo', `${basic.host}/src/app`, `${tokenReg.host}/wrong/app`, '--json'],
-      {
-        IMGSYNC_SRC_USERNAME: HAL.username,
-        IMGSYNC_SRC_PASSWORD: WRONG,
-        ...dstEnv(TOM),
-      },
-    )
+    const basicWrong = await syncRepoFromBasic(`${tokenReg.host}/wrong/app`, [], {
+      IMGSYNC_SRC_USERNAME: HAL.username,
+      IMGSYNC_SRC_PASSWORD: WRONG,
+      ...dstEnv(TOM),
+    })
     expect(basicWrong.code).toBe(1)
     expect(parse(basicWrong).task.code).toBe('AUTH_FAILED')
-    const tokenWrong = await cli(
-      ['sync', 'tag', `${basic.host}/src/app:1.0`, `${tokenReg.host}/wrong/app`, '--json'],
-      {
-        ...srcEnv(HAL),
-        IMGSYNC_DST_USERNAME: TOM.username,
-        IMGSYNC_DST_PASSWORD: WRONG,
-      },
-    )
+    const tokenWrong = await syncTagFromBasic(`${tokenReg.host}/wrong/app`, [], {
+      ...srcEnv(HAL),
+      IMGSYNC_DST_USERNAME: TOM.username,
+      IMGSYNC_DST_PASSWORD: WRONG,
+    })
     expect(tokenWrong.code).toBe(1)
     const item = parse(tokenWrong).items[0]!
     expect(item.code).toBe('AUTH_FAILED')
@@ -464,7 +451,7 @@ describe('authentication errors', () => {
   })
 
   it('no credentials for an htpasswd registry says how to give them', async () => {
-    const res = await cli(['sync', 'tag', `${basic.host}/src/app:1.0`, `${tokenReg.host}/anon/app`, '--json'])
+    const res = await syncTagFromBasic(`${tokenReg.host}/anon/app`)
     expect(res.code).toBe(1)
     const json = parse(res)
     expect(json.items[0]?.code).toBe('AUTH_FAILED')
@@ -488,26 +475,34 @@ describe('token expiry during a run', () => {
     issuer.setLifetime(300)
     await slowSource?.stop()
   })
-
-  it('refreshes short-lived tokens before they expire (expires_in honoured)', async () => {
-    issuer.setLifetime(2)
-    const before = issuer.requests.length
+  /**
+   * The slow source's expiry/app to `host`'s expiry/REPO, one transfer at a time; every tag must
+   * arrive. Returns how long the run took (ms).
+   */
+  async function syncExpiry(host: string, repo: string): Promise<number> {
     const t0 = Date.now()
     const res = await cli(
       [
         'sync',
         'repo',
         `${slowSource.host}/expiry/app`,
-        `${tokenReg.host}/expiry/honest`,
+        `${host}/expiry/${repo}`,
         '--concurrency',
         '1',
         '--json',
       ],
       { ...srcEnv(HAL), ...dstEnv(TOM) },
     )
+    const ms = Date.now() - t0
     expect(res.code, res.stderr).toBe(0)
-    expect(Date.now() - t0).toBeGreaterThan(4000)
-    for (const [t, d] of expiryDigests) expect(await tokenDigest('expiry/honest', t)).toBe(d)
+    for (const [t, d] of expiryDigests) expect(await tokenDigest(`expiry/${repo}`, t)).toBe(d)
+    return ms
+  }
+
+  it('refreshes short-lived tokens before they expire (expires_in honoured)', async () => {
+    issuer.setLifetime(2)
+    const before = issuer.requests.length
+    expect(await syncExpiry(tokenReg.host, 'honest')).toBeGreaterThan(4000)
     const pushTokens = issuer.requests
       .slice(before)
       .filter((r) => r.scopes.includes('repository:expiry/honest:pull,push'))
@@ -526,20 +521,7 @@ describe('token expiry during a run', () => {
     })
     try {
       const logBefore = (await tokenReg.requests()).length
-      const res = await cli(
-        [
-          'sync',
-          'repo',
-          `${slowSource.host}/expiry/app`,
-          `${target.host}/expiry/skewed`,
-          '--concurrency',
-          '1',
-          '--json',
-        ],
-        { ...srcEnv(HAL), ...dstEnv(TOM) },
-      )
-      expect(res.code, res.stderr).toBe(0)
-      for (const [t, d] of expiryDigests) expect(await tokenDigest('expiry/skewed', t)).toBe(d)
+      await syncExpiry(target.host, 'skewed')
       const log = (await tokenReg.requests()).slice(logBefore)
       // the registry did turn stale tokens away, including on a blob upload PUT
       expect(
@@ -561,10 +543,7 @@ describe('TLS', () => {
   afterAll(async () => tls?.stop())
 
   it('fails with TLS by default (unknown CA), naming the host and the fix', async () => {
-    const res = await cli(
-      ['sync', 'tag', `${basic.host}/src/app:1.0`, `${tls.host}/tls/app`, '--json'],
-      srcEnv(HAL),
-    )
+    const res = await syncTagFromBasic(`${tls.host}/tls/app`, [], srcEnv(HAL))
     expect(res.code).toBe(1)
     const item = parse(res).items[0]!
     expect(item.code).toBe('TLS')
@@ -573,28 +552,14 @@ describe('TLS', () => {
   })
 
   it('works with the CA file', async () => {
-    const res = await cli(
-      [
-        'sync',
-        'tag',
-        `${basic.host}/src/app:1.0`,
-        `${tls.host}/tls/app`,
-        '--dst-ca',
-        TEST_TLS.caFile,
-        '--json',
-      ],
-      srcEnv(HAL),
-    )
+    const res = await syncTagFromBasic(`${tls.host}/tls/app`, ['--dst-ca', TEST_TLS.caFile], srcEnv(HAL))
     expect(res.code, res.stderr).toBe(0)
     expect(res.stderr).not.toMatch(/verification is OFF/)
     expect(sha256Digest(await skopeoInspectRaw(`${tls.host}/tls/app:1.0`))).toBe(srcDigests.get('1.0'))
   })
 
   it('works with insecure, and warns once', async () => {
-    const res = await cli(
-      ['sync', 'repo', `${basic.host}/src/app`, `${tls.host}/tls/insecure`, '--dst-insecure', '--json'],
-      srcEnv(HAL),
-    )
+    const res = await syncRepoFromBasic(`${tls.host}/tls/insecure`, ['--dst-insecure'], srcEnv(HAL))
     expect(res.code, res.stderr).toBe(0)
     expect(res.stderr.match(/TLS certificate verification is OFF for 127\.0\.0\.1/g)?.length).toBe(1)
   })
@@ -603,24 +568,10 @@ describe('TLS', () => {
     const ruleDir = join(dir, 'tls-rules')
     await mkdir(ruleDir, { recursive: true })
     await writeFile(join(ruleDir, 'ca.pem'), await readFile(TEST_TLS.caFile))
-    const ruleFile = join(ruleDir, 'imgsync.yaml')
-    await writeFile(
-      ruleFile,
-      [
-        'version: 1',
-        'registries:',
-        '  secure:',
-        `    host: ${tls.host}`,
-        '    tls: { ca: ./ca.pem }',
-        '  tok:',
-        `    host: ${tokenReg.host}`,
-        '    credentials: { username: "${TOK_USER}", password: "${TOK_PASS}" }',
-        'rules:',
-        '  - name: from-tls',
-        '    source: { registry: secure, namespace: tls, repositories: [app] }',
-        '    target: { registry: tok, namespace: from-tls }',
-        '',
-      ].join('\n'),
+    const ruleFile = await writeRuleFile(
+      join(ruleDir, 'imgsync.yaml'),
+      { secure: { host: tls.host, tls: { ca: './ca.pem' } }, tok: tokEntry() },
+      [appRule('from-tls', 'secure', 'tls', 'tok', 'from-tls')],
     )
     const res = await cli(['rule', 'trigger', 'from-tls', '-c', ruleFile, '--json'], {
       TOK_USER: TOM.username,
@@ -677,32 +628,18 @@ describe('mutual TLS', () => {
         requestCert: true,
       },
     })
-    const ruleFile = (tls: string) =>
-      [
-        'version: 1',
-        'registries:',
-        '  htp:',
-        `    host: ${basic.host}`,
-        '    credentials: { username: "${HTP_USER}", password: "${HTP_PASS}" }',
-        '  mtls:',
-        `    host: ${mtls.host}`,
-        `    tls: ${tls}`,
-        'rules:',
-        '  - name: to-mtls',
-        '    source: { registry: htp, namespace: src, repositories: [app] }',
-        '    target: { registry: mtls, namespace: mtls }',
-        '',
-      ].join('\n')
+    const ruleFile = (file: string, tls: Record<string, string>) =>
+      writeRuleFile(join(dir, file), { htp: htpEntry(), mtls: { host: mtls.host, tls } }, [
+        appRule('to-mtls', 'htp', 'src', 'mtls', 'mtls'),
+      ])
     const env = { HTP_USER: HAL.username, HTP_PASS: HAL.password }
     try {
-      const withCert = join(dir, 'mtls.yaml')
-      await writeFile(withCert, ruleFile(`{ ca: ${TEST_TLS.caFile}, cert: ${cert}, key: ${key} }`))
+      const withCert = await ruleFile('mtls.yaml', { ca: TEST_TLS.caFile, cert, key })
       const ok = await cli(['rule', 'trigger', 'to-mtls', '-c', withCert, '--json'], env)
       expect(ok.code, ok.stderr + ok.stdout).toBe(0)
       expect(sha256Digest(await skopeoInspectRaw(`${open.host}/mtls/app:1.1`))).toBe(srcDigests.get('1.1'))
       expect(mtls.requests.length).toBeGreaterThan(0)
-      const withoutCert = join(dir, 'mtls-nocert.yaml')
-      await writeFile(withoutCert, ruleFile(`{ ca: ${TEST_TLS.caFile} }`))
+      const withoutCert = await ruleFile('mtls-nocert.yaml', { ca: TEST_TLS.caFile })
       const refused = await cli(['rule', 'trigger', 'to-mtls', '-c', withoutCert, '--json'], env)
       expect(refused.code).toBe(1)
       const items = (JSON.parse(refused.stdout) as { tasks: TaskJson[] }).tasks[0]!.items
@@ -715,10 +652,10 @@ describe('mutual TLS', () => {
 
 describe('cross-tenant on one token registry', () => {
   beforeAll(async () => {
-    const res = await cli(
-      ['sync', 'repo', `${basic.host}/src/app`, `${tokenReg.host}/tenant-a/app`, '--json'],
-      { ...srcEnv(HAL), ...dstEnv(ALICE) },
-    )
+    const res = await syncRepoFromBasic(`${tokenReg.host}/tenant-a/app`, [], {
+      ...srcEnv(HAL),
+      ...dstEnv(ALICE),
+    })
     expect(res.code, res.stderr).toBe(0)
   })
 
@@ -833,10 +770,7 @@ describe('a target that needs its repository created first', () => {
       },
     })
     try {
-      const res = await cli(
-        ['sync', 'tag', `${basic.host}/src/app:1.0`, `${strict.host}/missing/app`, '--json'],
-        srcEnv(HAL),
-      )
+      const res = await syncTagFromBasic(`${strict.host}/missing/app`, [], srcEnv(HAL))
       expect(res.code).toBe(1)
       const item = parse(res).items[0]!
       expect(item.code).toBe('NOT_FOUND')
@@ -907,12 +841,7 @@ describe('no secret in any output, record or file', () => {
     const text = await readFile(ruleFile, 'utf8')
     expect(text).toContain('password: "${HTP_PASS}"')
     expect(text).toContain('# registries for the leak test')
-    for (const args of [
-      ['rule', 'list', '-c', ruleFile],
-      ['rule', 'list', '-c', ruleFile, '--json'],
-      ['rule', 'show', 'leak', '-c', ruleFile],
-      ['rule', 'show', 'leak', '-c', ruleFile, '--json'],
-    ]) {
+    for (const args of ruleReadCommands(ruleFile, 'leak')) {
       const res = await cli(args, env)
       expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(0)
     }
@@ -951,18 +880,10 @@ describe('no secret in any output, record or file', () => {
       credHelpers: { [basic.host]: 'imgsync-test', [tokenReg.host]: 'imgsync-test' },
     })
     // source: the helper has nothing and prints a secret-looking line; target: identity token
-    const anonSource = await cli(
-      [
-        'sync',
-        'tag',
-        `${basic.host}/src/app:1.0`,
-        `${tokenReg.host}/leak2/app`,
-        '--log-level',
-        'debug',
-        '--json',
-      ],
-      { DOCKER_CONFIG: cfg, PATH: helper.path },
-    )
+    const anonSource = await syncTagFromBasic(`${tokenReg.host}/leak2/app`, ['--log-level', 'debug'], {
+      DOCKER_CONFIG: cfg,
+      PATH: helper.path,
+    })
     expect(anonSource.code).toBe(1)
     const ok = await cli(
       ['sync', 'repo', `${basic.host}/src/app`, `${tokenReg.host}/leak2/app`, '--log-level', 'debug'],
@@ -990,22 +911,13 @@ describe('no secret in any output, record or file', () => {
   })
 
   it('warns about a plain-text password in a rule file others can read, and never prints it', async () => {
-    const plain = join(dir, 'plain.yaml')
-    await writeFile(
-      plain,
-      [
-        'version: 1',
-        'registries:',
-        '  htp:',
-        `    host: ${basic.host}`,
-        `    credentials: { username: hal, password: "${PLAIN_PW}" }`,
-        `  dst: { host: ${tokenReg.host}, credentials: { username: tom, password: "\${TOK_PASS}" } }`,
-        'rules:',
-        '  - name: plain',
-        '    source: { registry: htp, namespace: src, repositories: [app] }',
-        '    target: { registry: dst, namespace: plain }',
-        '',
-      ].join('\n'),
+    const plain = await writeRuleFile(
+      join(dir, 'plain.yaml'),
+      {
+        htp: { host: basic.host, credentials: { username: 'hal', password: PLAIN_PW } },
+        dst: { host: tokenReg.host, credentials: { username: 'tom', password: '${TOK_PASS}' } },
+      },
+      [appRule('plain', 'htp', 'src', 'dst', 'plain')],
     )
     await chmod(plain, 0o644)
     const res = await cli(['rule', 'trigger', 'plain', '-c', plain, '--json'], { TOK_PASS: TOM.password })

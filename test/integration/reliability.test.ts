@@ -71,6 +71,17 @@ async function sync(args: string[], env: Record<string, string> = {}) {
   return { ...res, json, byTag }
 }
 
+/** sync tag of the source's rel/FROM (REPO:TAG, or REPO with --tags) through the proxy `p` to dst's out/TO. */
+function syncFrom(
+  p: FaultProxy,
+  from: string,
+  to: string,
+  flags: string[] = [],
+  env: Record<string, string> = {},
+) {
+  return sync(['sync', 'tag', `${p.host}/rel/${from}`, `${dst.host}/out/${to}`, ...flags], env)
+}
+
 /**
  * The target stays consistent: every tag of `repos` reaches only content that is there. Scoped to
  * the test's own repositories: tests run concurrently, and distribution lists a tag a moment
@@ -127,14 +138,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       times: 2,
       fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } },
     })
-    const res = await sync([
-      'sync',
-      'tag',
-      `${p.host}/rel/ratelimit`,
-      `${dst.host}/out/ratelimit`,
-      '--tags',
-      'a,b',
-    ])
+    const res = await syncFrom(p, 'ratelimit', 'ratelimit', ['--tags', 'a,b'])
     expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
     expect(res.byTag).toEqual({ a: 'synced', b: 'synced' })
     expect(rule.injected).toBe(2)
@@ -168,7 +172,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       times: 3,
       fault: { kind: 'status', status: 503 },
     })
-    const res = await sync(['sync', 'tag', `${p.host}/rel/burst:a`, `${dst.host}/out/burst`], {
+    const res = await syncFrom(p, 'burst:a', 'burst', [], {
       IMGSYNC_RETRIES: '3',
     })
     expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
@@ -190,7 +194,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       times: 1,
       fault: { kind: 'reset', afterBytes: 64 * 1024 },
     })
-    const res = await sync(['sync', 'tag', `${p.host}/rel/reset:a`, `${dst.host}/out/reset`])
+    const res = await syncFrom(p, 'reset:a', 'reset')
     expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
     expect(res.byTag).toEqual({ a: 'synced' })
     expect([rule.injected, rule.matched]).toEqual([1, 2])
@@ -265,7 +269,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       times: 1,
       fault: { kind: 'corrupt' },
     })
-    const res = await sync(['sync', 'tag', `${p.host}/rel/corrupt:a`, `${dst.host}/out/corrupt-once`])
+    const res = await syncFrom(p, 'corrupt:a', 'corrupt-once')
     expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
     expect(res.byTag).toEqual({ a: 'synced' })
     expect([rule.injected, rule.matched]).toEqual([1, 2])
@@ -281,7 +285,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       times: 1,
       fault: { kind: 'status', status: 401 },
     })
-    const res = await sync(['sync', 'tag', `${p.host}/rel/token:a`, `${dst.host}/out/token`])
+    const res = await syncFrom(p, 'token:a', 'token')
     expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
     expect(res.byTag).toEqual({ a: 'synced' })
     expect([rule.injected, rule.matched]).toEqual([1, 2])
@@ -298,7 +302,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       path: blobPath('rel/redirect'),
       fault: { kind: 'redirect', status: 307 },
     })
-    const res = await sync(['sync', 'tag', `${p.host}/rel/redirect:a`, `${dst.host}/out/redirect`], {
+    const res = await syncFrom(p, 'redirect:a', 'redirect', [], {
       IMGSYNC_SRC_USERNAME: USER.username,
       IMGSYNC_SRC_PASSWORD: USER.password,
     })
@@ -330,10 +334,9 @@ describe.concurrent('permanent faults fail only the affected items', () => {
       fault: { kind: 'status', status: 429, headers: { 'retry-after': '0' } },
     })
     // Retry-After: 0 forever: the waits still grow (200, 400, 800 ms ±25%), so a 2 s budget ends it
-    const res = await sync(
-      ['sync', 'tag', `${p.host}/rel/throttled`, `${dst.host}/out/throttled`, '--tags', 'a,b,c'],
-      { IMGSYNC_RATE_LIMIT_WAIT: '2' },
-    )
+    const res = await syncFrom(p, 'throttled', 'throttled', ['--tags', 'a,b,c'], {
+      IMGSYNC_RATE_LIMIT_WAIT: '2',
+    })
     expect(res.code).toBe(1)
     expect(res.json.task.status).toBe('partial')
     expect(res.byTag).toEqual({ a: 'synced', b: 'failed RATE_LIMITED', c: 'synced' })
@@ -349,10 +352,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
       path: blobPath('rel/unavailable', img('rel/unavailable', 'b').layers[0]),
       fault: { kind: 'status', status: 503 },
     })
-    const res = await sync(
-      ['sync', 'tag', `${p.host}/rel/unavailable`, `${dst.host}/out/unavailable`, '--tags', 'a,b'],
-      { IMGSYNC_RETRIES: '1' },
-    )
+    const res = await syncFrom(p, 'unavailable', 'unavailable', ['--tags', 'a,b'], { IMGSYNC_RETRIES: '1' })
     expect(res.code).toBe(1)
     expect(res.byTag).toEqual({ a: 'synced', b: 'failed REGISTRY_ERROR' })
     // one attempt budget: 1 + IMGSYNC_RETRIES requests, and the blob copy around them adds none
@@ -369,14 +369,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
       path: blobPath('rel/reset', img('rel/reset', 'b').layers[0]),
       fault: { kind: 'reset', afterBytes: 0 },
     })
-    const res = await sync([
-      'sync',
-      'tag',
-      `${p.host}/rel/reset`,
-      `${dst.host}/out/reset-always`,
-      '--tags',
-      'b,c',
-    ])
+    const res = await syncFrom(p, 'reset', 'reset-always', ['--tags', 'b,c'])
     expect(res.code).toBe(1)
     expect(res.byTag).toEqual({ b: 'failed NETWORK', c: 'synced' })
     expect(rule.matched).toBe(3)
@@ -399,14 +392,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
       fault: { kind: 'corrupt', offset: 40 },
     })
     const before = (await dst.requests()).length
-    const res = await sync([
-      'sync',
-      'tag',
-      `${p.host}/rel/corrupt`,
-      `${dst.host}/out/corrupt`,
-      '--tags',
-      'b,c,d',
-    ])
+    const res = await syncFrom(p, 'corrupt', 'corrupt', ['--tags', 'b,c,d'])
     expect(res.code).toBe(1)
     expect(res.byTag).toEqual({ b: 'failed DIGEST_MISMATCH', c: 'failed DIGEST_MISMATCH', d: 'synced' })
     expect(blob.matched).toBe(3)
@@ -479,13 +465,10 @@ describe.concurrent('permanent faults fail only the affected items', () => {
       fault: { kind: 'stall', ms: 60_000, afterBytes: 0 },
     })
     const t0 = Date.now()
-    const res = await sync(
-      ['sync', 'tag', `${p.host}/rel/stall`, `${dst.host}/out/stall`, '--tags', 'a,b,c'],
-      {
-        IMGSYNC_TIMEOUT: '1',
-        IMGSYNC_RETRIES: '1',
-      },
-    )
+    const res = await syncFrom(p, 'stall', 'stall', ['--tags', 'a,b,c'], {
+      IMGSYNC_TIMEOUT: '1',
+      IMGSYNC_RETRIES: '1',
+    })
     expect(res.timedOut).toBe(false)
     expect(Date.now() - t0).toBeLessThan(30_000)
     expect(res.code).toBe(1)
@@ -505,14 +488,7 @@ describe.concurrent('permanent faults fail only the affected items', () => {
       path: manifestPath('rel/token', 'b'),
       fault: { kind: 'status', status: 401 },
     })
-    const res = await sync([
-      'sync',
-      'tag',
-      `${p.host}/rel/token`,
-      `${dst.host}/out/token-denied`,
-      '--tags',
-      'a,b',
-    ])
+    const res = await syncFrom(p, 'token', 'token-denied', ['--tags', 'a,b'])
     expect(res.code).toBe(1)
     expect(res.byTag).toEqual({ a: 'synced', b: 'failed AUTH_FAILED' })
     expect(rule.matched).toBe(2)

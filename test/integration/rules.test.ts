@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync } from '../harness/cli.js'
 import { getManifest, listTags, pushChart, pushImage } from '../harness/fixtures.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { ruleReadCommands } from '../harness/rule-file.js'
 
 let src: RunningRegistry
 let dir: string
@@ -32,6 +33,22 @@ function cli(args: string[], env: Record<string, string> = {}) {
   return runImgsync(args, {
     env: { IMGSYNC_RECORDS: join(dir, 'records.jsonl'), IMGSYNC_LOCK_DIR: join(dir, 'locks'), ...env },
   })
+}
+
+/** rule create NAME in `file`, from `source` (a host or a registry entry) and its `namespace`, then `flags`. */
+function createRule(name: string, file: string, source: string, namespace: string, ...flags: string[]) {
+  return cli([
+    'rule',
+    'create',
+    name,
+    '-c',
+    file,
+    '--source-registry',
+    source,
+    '--source-namespace',
+    namespace,
+    ...flags,
+  ])
 }
 
 beforeAll(async () => {
@@ -66,15 +83,10 @@ describe('rules created with rule create, then triggered', () => {
   afterAll(async () => dst?.stop())
 
   it('copies exactly what the filters select, with identical digests', async () => {
-    const images = await cli([
-      'rule',
-      'create',
+    const images = await createRule(
       'images',
-      '-c',
       config,
-      '--source-registry',
       src.host,
-      '--source-namespace',
       'team-a',
       '--repos',
       '^(app|sub/.*)$',
@@ -90,17 +102,12 @@ describe('rules created with rule create, then triggered', () => {
       dst.host,
       '--target-namespace',
       'mirror/a',
-    ])
+    )
     expect(images.code, images.stderr).toBe(0)
-    const charts = await cli([
-      'rule',
-      'create',
+    const charts = await createRule(
       'charts',
-      '-c',
       config,
-      '--source-registry',
       src.host,
-      '--source-namespace',
       'team-a',
       '--types',
       'helm',
@@ -108,7 +115,7 @@ describe('rules created with rule create, then triggered', () => {
       dst.host,
       '--target-namespace',
       'helm',
-    ])
+    )
     expect(charts.code, charts.stderr).toBe(0)
 
     const dry = await cli(['rule', 'trigger', 'images', '-c', config, '--dry-run', '--json'])
@@ -150,15 +157,10 @@ describe('rules created with rule create, then triggered', () => {
     const target = await startRegistry()
     try {
       const file = join(dir, 'latest.yaml')
-      const create = await cli([
-        'rule',
-        'create',
+      const create = await createRule(
         'newest',
-        '-c',
         file,
-        '--source-registry',
         src.host,
-        '--source-namespace',
         'team-a',
         '--repo-list',
         'app',
@@ -166,7 +168,7 @@ describe('rules created with rule create, then triggered', () => {
         '2',
         '--target-registry',
         target.host,
-      ])
+      )
       expect(create.code, create.stderr).toBe(0)
       const run = await cli(['rule', 'trigger', 'newest', '-c', file])
       expect(run.code, run.stderr).toBe(0)
@@ -246,12 +248,7 @@ rules:
 
   it('list and show never print credentials', async () => {
     const env = { ROBOT_PW: secret }
-    for (const args of [
-      ['rule', 'list', '-c', file],
-      ['rule', 'list', '-c', file, '--json'],
-      ['rule', 'show', 'other', '-c', file],
-      ['rule', 'show', 'other', '-c', file, '--json'],
-    ]) {
+    for (const args of ruleReadCommands(file, 'other')) {
       const res = await cli(args, env)
       expect(res.code, res.stderr).toBe(0)
       expect(res.stdout + res.stderr).not.toContain(secret)
@@ -263,19 +260,7 @@ rules:
 
   it('creating a rule that exists fails with RULE_EXISTS and leaves the file alone', async () => {
     const before = await readFile(file, 'utf8')
-    const res = await cli([
-      'rule',
-      'create',
-      'other',
-      '-c',
-      file,
-      '--source-registry',
-      'src',
-      '--source-namespace',
-      'x',
-      '--target-registry',
-      'dst',
-    ])
+    const res = await createRule('other', file, 'src', 'x', '--target-registry', 'dst')
     expect(res.code).toBe(2)
     expect(res.stderr).toContain('RULE_EXISTS')
     expect(await readFile(file, 'utf8')).toBe(before)
@@ -292,19 +277,7 @@ describe('locking and records', () => {
       // enough tags that the first run is still going when the second starts
       await Promise.all(Array.from({ length: 40 }, (_, i) => pushImage(big.url, 'load/app', `1.0.${i}`)))
       const file = join(dir, 'lock.yaml')
-      const create = await cli([
-        'rule',
-        'create',
-        'busy',
-        '-c',
-        file,
-        '--source-registry',
-        big.host,
-        '--source-namespace',
-        'load',
-        '--target-registry',
-        target.host,
-      ])
+      const create = await createRule('busy', file, big.host, 'load', '--target-registry', target.host)
       expect(create.code, create.stderr).toBe(0)
       const start = () =>
         cli(['rule', 'trigger', 'busy', '-c', file, '--json', '--concurrency', '2'], {
