@@ -46,3 +46,25 @@ export function ruleReadCommands(file: string, rule: string): string[][] {
     ['rule', 'show', rule, '-c', file, '--json'],
   ]
 }
+
+/** `rule create NAME -c FILE` from `source` (a host or a registries entry) and its `namespace`, then `flags`. */
+export function ruleCreateArgs(
+  name: string,
+  file: string,
+  source: string,
+  namespace: string,
+  ...flags: string[]
+): string[] {
+  return [
+    'rule',
+    'create',
+    name,
+    '-c',
+    file,
+    '--source-registry',
+    source,
+    '--source-namespace',
+    namespace,
+    ...flags,
+  ]
+}

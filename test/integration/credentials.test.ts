@@ -895,18 +895,11 @@ describe('no secret in any output, record or file', () => {
       { IMGSYNC_SRC_USERNAME: HAL.username, IMGSYNC_SRC_PASSWORD: WRONG, ...dstEnv(TOM) },
     )
     expect(wrong.code).toBe(1)
-    const wrongJson = await cli(
-      [
-        'sync',
-        'repo',
-        `${basic.host}/src/app`,
-        `${tokenReg.host}/leak2/app`,
-        '--json',
-        '--log-level',
-        'debug',
-      ],
-      { ...srcEnv(HAL), IMGSYNC_DST_USERNAME: TOM.username, IMGSYNC_DST_PASSWORD: WRONG },
-    )
+    const wrongJson = await syncRepoFromBasic(`${tokenReg.host}/leak2/app`, ['--log-level', 'debug'], {
+      ...srcEnv(HAL),
+      IMGSYNC_DST_USERNAME: TOM.username,
+      IMGSYNC_DST_PASSWORD: WRONG,
+    })
     expect(wrongJson.code).toBe(1)
   })
 

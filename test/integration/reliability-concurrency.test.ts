@@ -9,6 +9,7 @@ import { runImgsync } from '../harness/cli.js'
 import { pushImage } from '../harness/fixtures.js'
 import { checkGraph, describeDangling } from '../harness/graph-check.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
+import { ruleCreateArgs } from '../harness/rule-file.js'
 
 let src: RunningRegistry
 let dst: RunningRegistry
@@ -42,15 +43,10 @@ describe('one rule file, many writers', () => {
     const env = { IMGSYNC_LOCK_DIR: lockDir }
     const create = (name: string) =>
       runImgsync(
-        [
-          'rule',
-          'create',
+        ruleCreateArgs(
           name,
-          '-c',
           file,
-          '--source-registry',
           src.host,
-          '--source-namespace',
           'conc',
           '--repo-list',
           name.endsWith('b') ? 'b' : 'a',
@@ -58,7 +54,7 @@ describe('one rule file, many writers', () => {
           dst.host,
           '--target-namespace',
           `copies/${name}`,
-        ],
+        ),
         { env },
       )
     const first = Array.from({ length: 6 }, (_, i) => `r${i}`)

@@ -25,6 +25,9 @@ const BASE = [
   '127.0.0.1:5001',
 ]
 
+/** The arguments of `rule create r` from BASE, with these flags. */
+const createR = (...flags: string[]) => ['rule', 'create', 'r', ...BASE, ...flags]
+
 /** A fresh rule file path. */
 const fresh = () => join(dir, `rules-${n++}.yaml`)
 
@@ -61,25 +64,14 @@ async function refused(file: string, args: string[], flag: string | RegExp): Pro
 describe('one vocabulary with sync repo', () => {
   it('rule create --include --exclude --latest write source.tags', async () => {
     const file = fresh()
-    const res = await cli(file, [
-      'rule',
-      'create',
-      'r',
-      ...BASE,
-      '--include',
-      '^v',
-      '--exclude',
-      '-rc',
-      '--latest',
-      '3',
-    ])
+    const res = await cli(file, createR('--include', '^v', '--exclude', '-rc', '--latest', '3'))
     expect(res.code, res.stderr).toBe(0)
     expect((await show(file, 'r')).source.tags).toEqual({ include: '^v', exclude: '-rc', latest: 3 })
   })
 
   it('--tags and --exclude-tags still work, as the old names of --include and --exclude', async () => {
     const file = fresh()
-    await cli(file, ['rule', 'create', 'r', ...BASE, '--tags', '^v', '--exclude-tags', '-rc'])
+    await cli(file, createR('--tags', '^v', '--exclude-tags', '-rc'))
     expect((await show(file, 'r')).source.tags).toEqual({ include: '^v', exclude: '-rc' })
     expect((await cli(file, ['rule', 'update', 'r', '--exclude-tags', 'beta'])).code).toBe(0)
     expect((await show(file, 'r')).source.tags).toEqual({ include: '^v', exclude: 'beta' })
@@ -103,34 +95,33 @@ describe('one vocabulary with sync repo', () => {
 describe("rule update: '' removes an optional field", () => {
   it('every optional field a flag sets', async () => {
     const file = fresh()
-    const create = await cli(file, [
-      'rule',
-      'create',
-      'r',
-      ...BASE,
-      '--repos',
-      '^app',
-      '--include',
-      '^v',
-      '--exclude',
-      '-rc',
-      '--latest',
-      '5',
-      '--semver',
-      '>=1',
-      '--types',
-      'image',
-      '--target-namespace',
-      'mirror',
-      '--description',
-      'release images',
-      '--trigger',
-      'schedule',
-      '--cron',
-      '0 1 * * *',
-      '--timezone',
-      'Asia/Shanghai',
-    ])
+    const create = await cli(
+      file,
+      createR(
+        '--repos',
+        '^app',
+        '--include',
+        '^v',
+        '--exclude',
+        '-rc',
+        '--latest',
+        '5',
+        '--semver',
+        '>=1',
+        '--types',
+        'image',
+        '--target-namespace',
+        'mirror',
+        '--description',
+        'release images',
+        '--trigger',
+        'schedule',
+        '--cron',
+        '0 1 * * *',
+        '--timezone',
+        'Asia/Shanghai',
+      ),
+    )
     expect(create.code, create.stderr).toBe(0)
     const steps: [string, (r: Awaited<ReturnType<typeof show>>) => unknown, unknown][] = [
       ['--latest', (r) => r.source.tags, { include: '^v', exclude: '-rc', semver: '>=1' }],
@@ -157,7 +148,7 @@ describe("rule update: '' removes an optional field", () => {
 
   it('--repo-list removes the list; removing what is not there changes nothing', async () => {
     const file = fresh()
-    await cli(file, ['rule', 'create', 'r', ...BASE, '--repo-list', 'app,sub/tool'])
+    await cli(file, createR('--repo-list', 'app,sub/tool'))
     expect((await show(file, 'r')).source.repositories).toEqual(['app', 'sub/tool'])
     expect((await cli(file, ['rule', 'update', 'r', '--repo-list', ''])).code).toBe(0)
     expect((await show(file, 'r')).source.repositories).toBeUndefined()
@@ -173,43 +164,31 @@ describe('a bad flag value is the flag’s fault, not the file’s', () => {
   it('rule create: --trigger schedule without --cron, an impossible --cron, an invalid name, a bad regex', async () => {
     const file = fresh()
     expect((await cli(file, ['rule', 'create', 'ok', ...BASE])).code).toBe(0)
+    expect(await refused(file, createR('--trigger', 'schedule'), '--trigger schedule needs --cron')).toMatch(
+      /e\.g\. --cron "0 1 \* \* \*"/,
+    )
     expect(
-      await refused(
-        file,
-        ['rule', 'create', 'r', ...BASE, '--trigger', 'schedule'],
-        '--trigger schedule needs --cron',
-      ),
-    ).toMatch(/e\.g\. --cron "0 1 \* \* \*"/)
-    expect(
-      await refused(
-        file,
-        ['rule', 'create', 'r', ...BASE, '--cron', '99 * * * *'],
-        '--cron: invalid cron expression "99 * * * *"',
-      ),
+      await refused(file, createR('--cron', '99 * * * *'), '--cron: invalid cron expression "99 * * * *"'),
     ).toMatch(/minute/)
     await refused(file, ['rule', 'create', 'Bad_Name', ...BASE], 'NAME "Bad_Name": invalid rule name')
-    await refused(
-      file,
-      ['rule', 'create', 'r', ...BASE, '--include', '('],
-      '--include: invalid regular expression "("',
-    )
-    await refused(file, ['rule', 'create', 'r', ...BASE, '--types', 'image,oops'], '--types')
+    await refused(file, createR('--include', '('), '--include: invalid regular expression "("')
+    await refused(file, createR('--types', 'image,oops'), '--types')
     await refused(
       file,
       ['rule', 'create', 'r', ...BASE.map((a) => (a === 'team-a' ? 'team-a/' : a))],
       '--source-namespace: invalid namespace',
     )
-    await refused(file, ['rule', 'create', 'r', ...BASE, '--latest', '0'], '--latest')
+    await refused(file, createR('--latest', '0'), '--latest')
   })
 
   it('rule create into a file that does not exist yet leaves no file behind', async () => {
     const file = fresh()
-    await refused(file, ['rule', 'create', 'r', ...BASE, '--trigger', 'schedule'], '--trigger')
+    await refused(file, createR('--trigger', 'schedule'), '--trigger')
   })
 
   it('rule update: a bad time zone, --cron on a manual rule, --semver that is no range', async () => {
     const file = fresh()
-    await cli(file, ['rule', 'create', 'r', ...BASE, '--trigger', 'schedule', '--cron', '0 1 * * *'])
+    await cli(file, createR('--trigger', 'schedule', '--cron', '0 1 * * *'))
     await refused(
       file,
       ['rule', 'update', 'r', '--timezone', 'Mars/Olympus_Mons'],
@@ -231,7 +210,7 @@ describe('a bad flag value is the flag’s fault, not the file’s', () => {
 
   it('a file that is wrong as it stands is still CONFIG_INVALID, naming the file', async () => {
     const file = fresh()
-    await cli(file, ['rule', 'create', 'r', ...BASE])
+    await cli(file, createR())
     const text = await readFile(file, 'utf8')
     await writeFile(file, text.replace('namespace: team-a', 'namespace: team-a\n      frobnicate: 1'))
     const res = await cli(file, ['rule', 'update', 'r', '--description', 'x'])

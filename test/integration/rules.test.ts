@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync } from '../harness/cli.js'
 import { getManifest, listTags, pushChart, pushImage } from '../harness/fixtures.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
-import { ruleReadCommands } from '../harness/rule-file.js'
+import { ruleCreateArgs, ruleReadCommands } from '../harness/rule-file.js'
 
 let src: RunningRegistry
 let dir: string
@@ -36,20 +36,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 /** rule create NAME in `file`, from `source` (a host or a registry entry) and its `namespace`, then `flags`. */
-function createRule(name: string, file: string, source: string, namespace: string, ...flags: string[]) {
-  return cli([
-    'rule',
-    'create',
-    name,
-    '-c',
-    file,
-    '--source-registry',
-    source,
-    '--source-namespace',
-    namespace,
-    ...flags,
-  ])
-}
+const createRule = (...args: Parameters<typeof ruleCreateArgs>) => cli(ruleCreateArgs(...args))
 
 beforeAll(async () => {
   src = await startRegistry()
