@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 import { Client } from './client.js'
 import { log } from './format.js'
 import { startLinkProxy } from './link-proxy.js'
-import { measure } from './measure.js'
+import { measure, runRecord } from './measure.js'
 import { ROOT } from './options.js'
 import { startCountingProxy } from './proxy.js'
 import { killAllRegistries, startRegistry } from './registry.js'
@@ -111,11 +111,7 @@ export class Bench {
     const srcRequests = await this.src.requestsSince(srcOffset)
     const s = target.proxy.stats
     const run = {
-      tool,
-      ok: r.code === 0,
-      code: r.code,
-      wallMs: Math.round(r.wallMs * 10) / 10,
-      rssKiB: r.rssKiB,
+      ...runRecord(tool, r),
       target: {
         requests: s.requests,
         byMethod: { ...s.byMethod },

@@ -70,6 +70,16 @@ export async function measure(cmd, args, opts) {
   return { code, wallMs, rssKiB, stdout: tail(stdout), stderr: tail(stderr) }
 }
 
+/**
+ * The part of a run record every scenario keeps of a measurement: which tool, its exit, wall time
+ * (0.1 ms) and peak RSS.
+ * @param {string} tool
+ * @param {{ code: number, wallMs: number, rssKiB: number }} r
+ */
+export function runRecord(tool, r) {
+  return { tool, ok: r.code === 0, code: r.code, wallMs: Math.round(r.wallMs * 10) / 10, rssKiB: r.rssKiB }
+}
+
 export function median(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
   if (v.length === 0) return Number.NaN

@@ -1,7 +1,7 @@
 // Start-up: `imgsync --version` against `skopeo --version`.
 import { NODE } from '../lib/bench.js'
 import { log, secs } from '../lib/format.js'
-import { measure, median } from '../lib/measure.js'
+import { measure, median, runRecord } from '../lib/measure.js'
 import { ROOT } from '../lib/options.js'
 
 export async function startup(bench) {
@@ -12,13 +12,7 @@ export async function startup(bench) {
       ['skopeo', 'skopeo', ['--version']],
     ]) {
       const r = await measure(cmd, args, { cwd: ROOT, tmp: bench.work })
-      const run = {
-        tool,
-        ok: r.code === 0,
-        code: r.code,
-        wallMs: Math.round(r.wallMs * 10) / 10,
-        rssKiB: r.rssKiB,
-      }
+      const run = runRecord(tool, r)
       if (!run.ok) bench.fail(`${tool} --version`, run, r.stderr.trim())
       runs[tool].push(run)
     }
