@@ -1,19 +1,17 @@
 import { randomBytes } from 'node:crypto'
-import pLimit from 'p-limit'
 import { describe, expect, it } from 'vitest'
-import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyOutcome, type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { ImgsyncError } from '../../src/errors.js'
 import { DEFAULT_RETRIES } from '../../src/registry/retry-policy.js'
-import { copyBetween } from '../support/copy-request.js'
+import { copyBetween, quickCopier } from '../support/copy-request.js'
 import { MemoryRegistry, MT, type SeededImage } from '../support/memory-registry.js'
 import { rejection } from '../support/rejection.js'
 
 const layer = (n = 100) => randomBytes(n)
 
 function newCopier(concurrency = 4) {
-  return new BlobCopier(pLimit(concurrency), new MemoryBlobLocations())
+  return quickCopier(concurrency)
 }
 
 function setup() {

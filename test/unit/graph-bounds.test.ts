@@ -1,14 +1,12 @@
 // The copy engine against a source that serves graphs no image has: every walk is bounded, every
 // bound is an item-level coded error, and nothing the source merely claims is written to the target.
 import { randomBytes } from 'node:crypto'
-import pLimit from 'p-limit'
 import { describe, expect, it } from 'vitest'
-import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { LIMITS } from '../../src/registry/limits.js'
 import type { Descriptor } from '../../src/registry/media-types.js'
-import { copyBetween } from '../support/copy-request.js'
+import { copyBetween, quickCopier } from '../support/copy-request.js'
 import { MemoryRegistry, MT } from '../support/memory-registry.js'
 import { rejection } from '../support/rejection.js'
 
@@ -17,7 +15,7 @@ function setup(src?: MemoryRegistry) {
   const from = src ?? base.src
   const copy = (over: Partial<CopyRequest> = {}) =>
     copyImage(base.req({ src: from, ...over }), {
-      blobs: new BlobCopier(pLimit(4), new MemoryBlobLocations()),
+      blobs: quickCopier(),
       referrers: new ReferrerFinder(),
       copied: new Map(),
     })

@@ -3,14 +3,13 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import pLimit from 'p-limit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { ImgsyncError } from '../../src/errors.js'
 import type { Descriptor } from '../../src/registry/media-types.js'
 import { OciLayoutRegistry, REF_NAME_ANNOTATION } from '../../src/registry/oci-layout.js'
+import { quickCopier } from '../support/copy-request.js'
 import { MemoryRegistry, MT } from '../support/memory-registry.js'
 import { rejection, thrown } from '../support/rejection.js'
 
@@ -602,7 +601,7 @@ describe('OciLayoutRegistry with the copy engine', () => {
       images: [{ layers: [randomBytes(30)], platform: { os: 'linux', architecture: 'amd64' } }],
     })
     const deps = () => ({
-      blobs: new BlobCopier(pLimit(4), new MemoryBlobLocations()),
+      blobs: quickCopier(),
       referrers: new ReferrerFinder(),
     })
     const jobs = [

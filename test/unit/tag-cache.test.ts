@@ -2,15 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pLimit from 'p-limit'
 import { describe, expect, it } from 'vitest'
 import { Settings } from '../../src/cli/settings.js'
-import { BlobCopier, MemoryBlobLocations } from '../../src/copy/blob-copier.js'
 import { type CopyRequest, copyImage } from '../../src/copy/copy-image.js'
 import { ReferrerFinder } from '../../src/copy/referrers.js'
 import { FileTargetTags, NO_TARGET_TAGS, openTargetTags, type TargetTags } from '../../src/copy/tag-cache.js'
 import { TsvLog } from '../../src/copy/tsv-log.js'
-import { copyBetween } from '../support/copy-request.js'
+import { copyBetween, quickCopier } from '../support/copy-request.js'
 import { MemoryRegistry } from '../support/memory-registry.js'
 import { rejection } from '../support/rejection.js'
 
@@ -25,7 +23,7 @@ function setup(tags: TargetTags = new FileTargetTags(tempFile(), 3600)) {
   const { src, dst, req } = copyBetween()
   const copy = (over: Partial<CopyRequest> = {}, targetTags = tags, severalItems = true) =>
     copyImage(req(over), {
-      blobs: new BlobCopier(pLimit(4), new MemoryBlobLocations()),
+      blobs: quickCopier(),
       referrers: new ReferrerFinder(),
       targetTags,
       listTargetTags: () => severalItems,
@@ -155,7 +153,7 @@ describe('remembered target tags in the copy engine', () => {
     const tags = new FileTargetTags(tempFile(), 3600)
     const copy = () =>
       copyImage(req({ dst: layout }), {
-        blobs: new BlobCopier(pLimit(4), new MemoryBlobLocations()),
+        blobs: quickCopier(),
         referrers: new ReferrerFinder(),
         targetTags: tags,
         listTargetTags: () => true,
