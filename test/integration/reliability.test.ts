@@ -211,7 +211,7 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
       path: blobPath('rel/progress', layer),
       fault: { kind: 'reset', afterBytes: 32 * 1024 },
     })
-    const res = await sync(['sync', 'tag', `${p.host}/rel/progress:a`, `${dst.host}/out/reset-progress`])
+    const res = await syncFrom(p, 'progress:a', 'reset-progress')
     expect(res.code, JSON.stringify(res.json.items, null, 1)).toBe(0)
     expect(res.byTag).toEqual({ a: 'synced' })
     // 192 KiB in 32 KiB pieces: 6 requests, each continuing where the one before broke off
