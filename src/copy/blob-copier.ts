@@ -1,9 +1,9 @@
-import type { LimitFunction } from 'p-limit'
 import { toImgsyncError } from '../errors.js'
 import type { ByteRate } from '../registry/byte-rate.js'
 import { freshRetryState, RetryPolicy } from '../registry/retry-policy.js'
 import type { BlobJob } from './blob-job.js'
 import { FALLBACK_CHUNK, type TransferOptions, uploadInChunks, uploadWhole } from './blob-transfer.js'
+import type { TransferGate } from './transfer-gate.js'
 import type { MinRate } from './verify-stream.js'
 
 /** Remembers, across runs, which target repositories hold which blobs (see BlobCache). */
@@ -56,7 +56,7 @@ export class BlobCopier {
   private readonly policy: RetryPolicy
 
   constructor(
-    private readonly limit: LimitFunction,
+    private readonly limit: TransferGate,
     private readonly locations: BlobLocations,
     private readonly opts: BlobCopierOptions = {},
   ) {
@@ -109,7 +109,7 @@ export class BlobCopier {
       }
       session = mount.session
     }
-    await this.limit(() => this.stream(job, session))
+    await this.limit(() => this.stream(job, session), job)
     this.locations.add(dst.name, dstRepo, desc.digest)
   }
 

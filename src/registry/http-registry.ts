@@ -9,6 +9,7 @@ import {
   type PutManifestResult,
   type RegistryApi,
   type RequestCounts,
+  type TransferSlots,
 } from './api.js'
 import { pullScope, pushScope } from './auth.js'
 import { discard, drain, header } from './bounded-body.js'
@@ -71,6 +72,11 @@ export class HttpRegistry implements RegistryApi {
     this.name = opts.name ?? opts.host
     this.uploads = new HttpUploads(this.name, this.transport, opts.chunkSize)
     if (opts.bandwidth) this.bandwidth = new ByteRate(opts.bandwidth)
+  }
+
+  /** the host's `blobs` lane, shared by every client of the host */
+  get transferSlots(): TransferSlots {
+    return this.transport.throttle
   }
 
   requestStats(): RequestCounts {

@@ -7,7 +7,7 @@ import type { CredentialSource, HostAuth } from './auth.js'
 import { drain, header, readBounded, readErrorText } from './bounded-body.js'
 import { parseChallenges, pickChallenge } from './challenge.js'
 import { Handshake } from './handshake.js'
-import { HostThrottle, type Outcome } from './host-throttle.js'
+import { HostThrottle, type Lane, type Outcome } from './host-throttle.js'
 import { errorForNetwork, errorForStatus, parseErrorBody } from './http-errors.js'
 import { DEADLINE_PER_TIMEOUT, DEFAULT_TIMEOUT_MS, LIMITS } from './limits.js'
 import { RequestGuards } from './request-guards.js'
@@ -181,13 +181,14 @@ export class RegistryTransport {
   }
 
   /**
-   * Waits for a slot at this host (its rate-limit pause, concurrency, per-second ceiling) and counts
-   * the time a pause cost against the request's wait budget.
+   * Waits for a slot at this host (its rate-limit pause, the lane's concurrency, per-second ceiling)
+   * and counts the time a pause cost against the request's wait budget.
    */
-  private async slot(state: RetryState, what: string): Promise<void> {
+  private async slot(state: RetryState, what: string, lane: Lane | 'none'): Promise<void> {
     const guard = this.guards.open(undefined, `${this.host}: ${what}`)
     try {
-      const paused = await this.throttle.acquire(guard.signal, this.policy.rateLimitWaitMs - state.waitedMs)
+      const left = this.policy.rateLimitWaitMs - state.waitedMs
+      const paused = await this.throttle.acquire(guard.signal, left, lane)
       state.waitedMs += paused
       this.stats.rateLimitWaitMs += paused
       noteRateLimitWait(paused)
@@ -256,17 +257,23 @@ export class RegistryTransport {
     }
   }
 
-  /** One HTTP exchange, following redirects by hand, in a slot of the host's throttle. */
+  /**
+   * One HTTP exchange, following redirects by hand, in a slot of the host's `requests` lane; a blob
+   * request runs in the slot its transfer holds (HostThrottle.transfer) and only counts towards
+   * the `blobs` lane's limit.
+   */
   private async once(req: RegistryRequest, state: RetryState): Promise<RegistryResponse> {
     if (req.pull) this.throttle.checkPull()
-    await this.slot(state, req.what)
+    const lane: Lane | 'none' = req.blob ? 'none' : 'requests'
+    await this.slot(state, req.what, lane)
     let outcome: Outcome = 'other'
     try {
       const res = await this.follow(req)
       outcome = res.status === 429 ? 'limited' : res.status < 500 ? 'ok' : 'other'
       return res
     } finally {
-      this.throttle.release(outcome)
+      if (lane === 'none') this.throttle.note(outcome, 'blobs')
+      else this.throttle.release(outcome, lane)
       this.noteOutcome(outcome)
     }
   }

@@ -4,6 +4,7 @@ import pLimit from 'p-limit'
 import { BlobCopier, MemoryBlobLocations } from '../copy/blob-copier.js'
 import { type CopyDeps, copyImage } from '../copy/copy-image.js'
 import { ReferrerFinder } from '../copy/referrers.js'
+import { transferGate } from '../copy/transfer-gate.js'
 import { toImgsyncError } from '../errors.js'
 import type { ItemRecord } from '../records/types.js'
 import type { RegistryApi } from '../registry/api.js'
@@ -31,7 +32,8 @@ function copyDeps(spec: TaskSpec, plan: Plan): CopyDeps {
   }
   return {
     blobs: new BlobCopier(
-      pLimit(Math.max(1, spec.concurrency)),
+      // each registry's `blobs` lane; --concurrency for backends without one (OCI layouts)
+      transferGate(pLimit(Math.max(1, spec.concurrency)), spec.signal),
       spec.blobLocations ?? new MemoryBlobLocations(),
       {
         onBytes: (n) => spec.listener?.bytes?.(n),

@@ -6,6 +6,7 @@ import type { ArtifactKind } from '../registry/media-types.js'
 import { isValidRepository, isValidTag } from '../registry/names.js'
 import { resolveRuleFilePath } from '../rules/load.js'
 import { inShard, type Shard, selectRepositories, targetRepository } from '../rules/match.js'
+import { entryLanes } from '../rules/registry-schema.js'
 import { ARTIFACT_TYPES, type RegistryEntry, type Rule, type RuleFile } from '../rules/schema.js'
 import { printable } from '../text.js'
 import {
@@ -42,7 +43,7 @@ export function endpointFor(config: RuleFile, name: string, ruleFile: string): E
     host: entry.host,
     credentials: entry.credentials,
     tls,
-    connections: entry.concurrency,
+    ...(entry.concurrency !== undefined && { concurrency: entryLanes(entry.concurrency) }),
     ...(entry.limits && { limits: entry.limits }),
     ...(entry.upload?.chunkSize && { chunkSize: entry.upload.chunkSize }),
   }
