@@ -18,6 +18,7 @@ import {
   type ListedTags,
   type Plan,
   type PlanFailure,
+  type PlanFeed,
 } from './plan.js'
 import type { PruneScope } from './prune.js'
 import { type EndpointConfig, endpointName, type Registries } from './registries.js'
@@ -150,7 +151,7 @@ export async function planRule(
   config: RuleFile,
   ruleFile: string,
   pool: Registries,
-  opts: { shard?: Shard; concurrency: number },
+  opts: { shard?: Shard; concurrency: number; feed?: PlanFeed },
 ): Promise<Plan> {
   const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
   const { srcName, dstName, src, dst } = endpoints
@@ -181,12 +182,16 @@ export async function planRule(
           failures.push({ ...at, tag: '*', error: toImgsyncError(err) })
           return
         }
-        listed.push({ api: src, repo, tags })
+        const listing: ListedTags = { api: src, repo, tags }
+        listed.push(listing)
         const sel = selectSyncTags(rule.source.tags, tags)
         if (rule.prune) {
           prune.push({ dst, dstRepo, target: at.target, sourceTags: tags, filter: rule.source.tags })
         }
-        for (const tag of sel.selected) items.push(ruleItem(endpoints, repo, dstRepo, tag))
+        const mine = sel.selected.map((tag) => ruleItem(endpoints, repo, dstRepo, tag))
+        items.push(...mine)
+        // this repository's tags copy now, while the others are still being listed
+        opts.feed?.({ items: mine, listed: [listing] })
         for (const ex of sel.excluded) excluded.push(exclusion(srcName, repo, ex))
         for (const tag of sel.invalid) failures.push(invalidNameFailure('tag', tag, at))
       }),
