@@ -34,6 +34,8 @@ export interface FoundReferrers {
  */
 export class ReferrerFinder {
   private readonly noApi = new Set<string>()
+  /** the first referrers lookup per registry, until it has answered */
+  private readonly probes = new Map<string, Promise<void>>()
   private readonly tagLists = new Map<string, Promise<Set<string>>>()
 
   tags(api: RegistryApi, repo: string): Promise<Set<string>> {
@@ -69,10 +71,29 @@ export class ReferrerFinder {
     return (await this.listed(api, repo, digest)) !== undefined
   }
 
-  /** The referrers API's answer, or undefined where the registry has no such API (remembered). */
+  /**
+   * The referrers API's answer, or undefined where the registry has no such API (remembered). The
+   * first lookup at a registry is the probe: lookups that come while it runs wait for its answer,
+   * so a registry without the API is asked once, not once per image in flight.
+   */
   private async listed(api: RegistryApi, repo: string, digest: string): Promise<Descriptor[] | undefined> {
+    const probe = this.probes.get(api.name)
+    if (probe) await probe
     if (this.noApi.has(api.name)) return undefined
-    const found = await api.referrers(repo, digest)
+    const asked = api.referrers(repo, digest)
+    if (!probe) {
+      this.probes.set(
+        api.name,
+        asked.then(
+          () => undefined,
+          // a failed probe proves nothing: the next lookup asks again and becomes the probe
+          () => {
+            this.probes.delete(api.name)
+          },
+        ),
+      )
+    }
+    const found = await asked
     if (found === undefined) this.noApi.add(api.name)
     return found
   }
