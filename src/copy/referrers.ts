@@ -1,3 +1,4 @@
+import { ImgsyncError } from '../errors.js'
 import type { Manifest, RegistryApi } from '../registry/api.js'
 import { type Descriptor, isIndexType, MediaTypes, parseManifest } from '../registry/media-types.js'
 
@@ -37,6 +38,8 @@ export class ReferrerFinder {
   /** the first referrers lookup per registry, until it has answered */
   private readonly probes = new Map<string, Promise<void>>()
   private readonly tagLists = new Map<string, Promise<Set<string>>>()
+  /** target repositories whose listing said they do not exist */
+  private readonly newRepos = new Set<string>()
 
   tags(api: RegistryApi, repo: string): Promise<Set<string>> {
     const key = `${api.name}\n${repo}`
@@ -48,9 +51,30 @@ export class ReferrerFinder {
     return tags
   }
 
-  /** The repository's tags, or undefined when they cannot be listed (e.g. it does not exist yet). */
+  /**
+   * A target repository's tags: none where the repository does not exist yet (the registry says
+   * NOT_FOUND; then `isNew` says so too), undefined when they cannot be listed.
+   */
   listedTags(api: RegistryApi, repo: string): Promise<Set<string> | undefined> {
-    return this.tags(api, repo).catch(() => undefined)
+    const key = `${api.name}\n${repo}`
+    let tags = this.tagLists.get(key)
+    if (!tags) {
+      tags = api.listTags(repo).then(
+        (t) => new Set(t),
+        (err: unknown) => {
+          if (!(err instanceof ImgsyncError && err.code === 'NOT_FOUND')) throw err
+          this.newRepos.add(key)
+          return new Set<string>()
+        },
+      )
+      this.tagLists.set(key, tags)
+    }
+    return tags.catch(() => undefined)
+  }
+
+  /** Whether listing found that the repository did not exist when this task began. */
+  isNew(api: RegistryApi, repo: string): boolean {
+    return this.newRepos.has(`${api.name}\n${repo}`)
   }
 
   /** Hands over a tag list the planner already fetched, so it is not asked for again. */

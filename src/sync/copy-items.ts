@@ -106,6 +106,11 @@ export class CopyStep {
       const k = targetKey(p.dst, p.dstRepo)
       this.perTarget.set(k, (this.perTarget.get(k) ?? 0) + 1)
     }
+    // the target tag lists items wait for (where several go into one repository): asked now
+    for (const p of fresh) {
+      if (p.dstTag && (this.perTarget.get(targetKey(p.dst, p.dstRepo)) ?? 0) > 1)
+        void this.deps.referrers.listedTags(p.dst, p.dstRepo)
+    }
     for (const p of fresh) {
       this.started.add(p)
       const copy = async () => this.recordOnce(p, await copyItem(p, this.spec, this.deps, this.run))
