@@ -1,16 +1,16 @@
 // One registry host, as every request to it sees it: a pause that a 429 (or a 503 with
 // Retry-After) puts on every new request until the wait has passed, two lanes of concurrency —
-// cheap requests (HEADs, manifests, tag lists, referrers: bound by latency) and blob transfers
-// (bound by bandwidth) — each shrinking on 429 and growing back on success (so imgsync settles
-// under the registry's limit), an optional requests-per-second ceiling, and Docker Hub's pull
-// allowance.
+// requests waiting for an answer (HEADs, manifests, tag lists, referrers, a blob download until
+// its bytes start: bound by latency) and blob transfers (first request to last byte: bound by
+// bandwidth) — each shrinking on 429 and growing back on success (so imgsync settles under the
+// registry's limit), an optional requests-per-second ceiling, and Docker Hub's pull allowance.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ImgsyncError } from '../errors.js'
 import { log } from '../log.js'
 
 export type Outcome = 'ok' | 'limited' | 'other'
 
-/** `requests`: latency-bound requests; `blobs`: blob transfers (a download or an upload, whole). */
+/** `requests`: requests waiting for an answer; `blobs`: blob transfers (a download or an upload, whole). */
 export type Lane = 'requests' | 'blobs'
 
 /** Most in flight per lane. */
@@ -135,8 +135,9 @@ export class HostThrottle {
   }
 
   /**
-   * A blob transfer's slot in the `blobs` lane (the requests it makes then take no lane slot, only
-   * the pause and the ceiling). Resolves with the function that frees it.
+   * A blob transfer's slot in the `blobs` lane, from its first request to its last byte (the
+   * requests that send its bytes take no other slot, only the pause and the ceiling). Resolves
+   * with the function that frees it.
    */
   async transfer(signal?: AbortSignal): Promise<() => void> {
     const lane = this.lanes.blobs
@@ -160,7 +161,7 @@ export class HostThrottle {
     this.lanes[lane].free()
   }
 
-  /** Counts an answer towards a lane's limit without freeing a slot (requests inside a transfer). */
+  /** Counts an answer towards a lane's limit without freeing a slot (an upload inside a transfer). */
   note(outcome: Outcome, lane: Lane): void {
     this.lanes[lane].note(outcome, this.host, lane)
   }

@@ -258,13 +258,15 @@ export class RegistryTransport {
   }
 
   /**
-   * One HTTP exchange, following redirects by hand, in a slot of the host's `requests` lane; a blob
-   * request runs in the slot its transfer holds (HostThrottle.transfer) and only counts towards
-   * the `blobs` lane's limit.
+   * One HTTP exchange, following redirects by hand, in a slot of the host's `requests` lane until
+   * its answer's headers are in: every request waiting for an answer takes one, a blob download
+   * too (its bytes then stream in its transfer's slot), so a registry never has more than the
+   * lane's requests waiting on it. Only the requests that send a blob's bytes (an upload's PUT
+   * and PATCHes) run in their transfer's slot instead, counting towards the `blobs` lane's limit.
    */
   private async once(req: RegistryRequest, state: RetryState): Promise<RegistryResponse> {
     if (req.pull) this.throttle.checkPull()
-    const lane: Lane | 'none' = req.blob ? 'none' : 'requests'
+    const lane: Lane | 'none' = req.blob && req.method !== 'GET' ? 'none' : 'requests'
     await this.slot(state, req.what, lane)
     let outcome: Outcome = 'other'
     try {

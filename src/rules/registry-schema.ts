@@ -74,10 +74,11 @@ const ConcurrencySchema = z
     z.strictObject({
       requests: laneLimit('requests in flight to this registry').optional().meta({
         description:
-          'HEADs, manifests, tag lists, referrers in flight at once: each costs a round trip, little bandwidth (default: --concurrency).',
+          'Requests waiting for an answer at once (HEADs, manifests, tag lists, referrers, a blob download until its bytes start): each costs a round trip, little bandwidth (default: --concurrency).',
       }),
       blobs: laneLimit('blob transfers in flight to or from this registry').optional().meta({
-        description: 'Blob downloads and uploads in flight at once (default: --concurrency).',
+        description:
+          'Blob transfers in flight at once, a download from or an upload to this registry, first request to last byte (default: --concurrency).',
       }),
     }),
   ])

@@ -1,7 +1,8 @@
 // A loopback proxy in front of a registry that holds every request `latency` ms (a far link, so
 // concurrency shows), counts requests by kind, and records how many were in flight at once in
-// each of imgsync's lanes: a blob transfer (blob GET, upload PATCH/PUT) from its arrival until its
-// answer has been sent whole; any other request from its arrival until its answer's headers go out.
+// each of imgsync's lanes: `blobs`, a blob transfer's request (blob GET, upload PATCH/PUT) from
+// its arrival until its answer has been sent whole; `requests`, every request but an upload's
+// PATCH/PUT from its arrival until its answer's headers go out (a blob GET is in both).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { classify, type RequestKind } from './registry-proxy.js'
@@ -49,23 +50,30 @@ export async function startFlightProxy(
     const url = req.url ?? '/'
     const { kind, repo } = classify(method, url)
     requests.push({ method, url, kind, ...(repo !== undefined && { repo }) })
-    const lane: FlightLane = TRANSFER_KINDS.has(kind) ? 'blobs' : 'requests'
-    now[lane]++
-    max[lane] = Math.max(max[lane], now[lane])
-    let landed = false
-    const land = () => {
-      if (landed) return
-      landed = true
+    const lanes: FlightLane[] = []
+    if (TRANSFER_KINDS.has(kind)) lanes.push('blobs')
+    if (kind !== 'upload-put' && kind !== 'upload-patch') lanes.push('requests')
+    for (const lane of lanes) {
+      now[lane]++
+      max[lane] = Math.max(max[lane], now[lane])
+    }
+    const landed = new Set<FlightLane>()
+    const land = (lane: FlightLane) => {
+      if (!lanes.includes(lane) || landed.has(lane)) return
+      landed.add(lane)
       now[lane]--
     }
-    res.once('close', land)
+    res.once('close', () => {
+      land('requests')
+      land('blobs')
+    })
     const forward = () => {
       const up = http.request(
         { host: target.hostname, port: target.port, method, path: url, headers: req.headers, agent },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers)
           // a request's slot ends with its answer's headers; a transfer's with its last byte
-          if (lane === 'requests') land()
+          land('requests')
           answer.pipe(res)
         },
       )

@@ -36,10 +36,10 @@ describe('HostThrottle lanes', () => {
     t.release('ok')
   })
 
-  it('requests inside a transfer take no request slot, and a 429 there halves only the blob lane', async () => {
+  it('an upload inside a transfer takes no request slot, and a 429 there halves only the blob lane', async () => {
     const t = new HostThrottle('h', { requests: 4, blobs: 4 })
     const free = await Promise.all([t.transfer(), t.transfer()])
-    // the transfer's own GET/PUT: the pause and ceiling apply, no lane slot is taken
+    // the transfer's upload PUT/PATCH: the pause and ceiling apply, no lane slot is taken
     for (let i = 0; i < 10; i++) await t.acquire(undefined, Number.POSITIVE_INFINITY, 'none')
     t.note('limited', 'blobs')
     expect(t.laneLimit('blobs').now).toBe(1)
