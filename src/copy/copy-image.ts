@@ -137,7 +137,7 @@ interface TargetLookup {
   tags?: TargetTags
   remembered?: string
   /** the target repository's tags, where the task lists them (several items go there) */
-  listed?: Set<string>
+  listed?: Promise<Set<string> | undefined>
   /** the listing shows no such tag: nothing to ask, and the source manifest is read whole at once */
   absent: boolean
   /** the target tag, asked while the source is */
@@ -147,15 +147,17 @@ interface TargetLookup {
 /**
  * The target repository's tag list where the task lists it (one per repository per task, shared by
  * its items); then a tag not listed is absent, and a listed one with a remembered digest needs no
- * HEAD. Otherwise the target tag itself is asked while the source is (unless a `types` filter may
- * make it unneeded).
+ * HEAD. A tag not remembered waits for the list (a cold sync: it tells the source to send the
+ * manifest at once); a remembered one, likely there, asks the source alongside it. Otherwise the
+ * target tag itself is asked while the source is (unless a `types` filter may make it unneeded).
  */
 async function startTargetLookup(req: CopyRequest, deps: CopyDeps): Promise<TargetLookup> {
   const { dst, dstRepo, dstTag } = req
   const tags = rememberedTags(dst, deps)
   const remembered = dstTag ? tags?.known(dst.name, dstRepo, dstTag) : undefined
-  const listed = dstTag ? await targetTagList(req, deps) : undefined
-  const absent = listed !== undefined && dstTag !== undefined && !listed.has(dstTag)
+  const listed = dstTag ? targetTagList(req, deps) : undefined
+  const seen = listed && remembered === undefined ? await listed : undefined
+  const absent = seen !== undefined && dstTag !== undefined && !seen.has(dstTag)
   const trusted = remembered !== undefined && listed !== undefined
   const head = dstTag && !absent && !trusted && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
   head?.catch(() => {}) // awaited later; a failing source must not leave it unhandled
@@ -230,7 +232,7 @@ async function targetState(req: CopyRequest, lookup: TargetLookup, wanted: Wante
   const { dst, dstRepo, dstTag } = req
   if (!dstTag) return dst.headManifest(dstRepo, wanted.digest)
   if (lookup.absent) return undefined
-  if (lookup.remembered === wanted.digest && lookup.listed?.has(dstTag)) {
+  if (lookup.remembered === wanted.digest && (await lookup.listed)?.has(dstTag)) {
     const { mediaType, size } = wanted.srcInfo
     return { digest: wanted.digest, mediaType, size, remembered: true }
   }
