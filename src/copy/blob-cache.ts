@@ -29,6 +29,10 @@ export class FileBlobLocations implements BlobLocations {
     return this.map.get(`${registry}\t${digest}`)?.find((r) => r !== exceptRepo)
   }
 
+  holds(registry: string, repo: string, digest: string): boolean {
+    return this.map.get(`${registry}\t${digest}`)?.includes(repo) ?? false
+  }
+
   add(registry: string, repo: string, digest: string): void {
     if (this.remember(registry, digest, repo)) this.log.add([registry, digest, repo])
   }

@@ -1,15 +1,17 @@
-import type { LimitFunction } from 'p-limit'
 import { toImgsyncError } from '../errors.js'
 import type { ByteRate } from '../registry/byte-rate.js'
 import { freshRetryState, RetryPolicy, type TransferTally } from '../registry/retry-policy.js'
 import type { BlobJob } from './blob-job.js'
 import { FALLBACK_CHUNK, type TransferOptions, uploadInChunks, uploadWhole } from './blob-transfer.js'
+import type { TransferGate } from './transfer-gate.js'
 import type { MinRate } from './verify-stream.js'
 
 /** Remembers, across runs, which target repositories hold which blobs (see BlobCache). */
 export interface BlobLocations {
   /** a repository of `registry` known to hold `digest`, other than `exceptRepo` */
   find(registry: string, digest: string, exceptRepo: string): string | undefined
+  /** whether `repo` of `registry` was seen holding `digest` */
+  holds?(registry: string, repo: string, digest: string): boolean
   add(registry: string, repo: string, digest: string): void
   /** persists what was added (a file-backed cache); called when a task ends */
   flush?(): void
@@ -21,6 +23,9 @@ export class MemoryBlobLocations implements BlobLocations {
   find(registry: string, digest: string, exceptRepo: string): string | undefined {
     for (const repo of this.map.get(`${registry}\n${digest}`) ?? []) if (repo !== exceptRepo) return repo
     return undefined
+  }
+  holds(registry: string, repo: string, digest: string): boolean {
+    return this.map.get(`${registry}\n${digest}`)?.has(repo) ?? false
   }
   add(registry: string, repo: string, digest: string): void {
     const key = `${registry}\n${digest}`
@@ -48,15 +53,18 @@ export interface BlobCopierOptions {
 /**
  * Copies blobs into target repositories: skip what exists, mount what the same target registry
  * already holds elsewhere, stream the rest with verification. One transfer per digest per target
- * registry at a time: a second repository needing the same blob waits, then mounts it.
+ * registry at a time: a second repository needing the same blob waits, then mounts it. A blob
+ * this task already put into a repository is not asked for again.
  */
 export class BlobCopier {
   private readonly inflight = new Map<string, Promise<void>>()
+  /** repository + digest this task skipped, mounted or uploaded: there now, nothing to ask */
+  private readonly done = new Set<string>()
 
   private readonly policy: RetryPolicy
 
   constructor(
-    private readonly limit: LimitFunction,
+    private readonly limit: TransferGate,
     private readonly locations: BlobLocations,
     private readonly opts: BlobCopierOptions = {},
   ) {
@@ -69,7 +77,7 @@ export class BlobCopier {
     const repoKey = `${dst.name}\n${dstRepo}\n${desc.digest}`
     const registryKey = `${dst.name}\n${desc.digest}`
     const same = this.inflight.get(repoKey)
-    if (same) {
+    if (same || this.done.has(repoKey)) {
       await same
       stats.skipped++
       return
@@ -84,33 +92,49 @@ export class BlobCopier {
     if (!other) this.inflight.set(registryKey, run)
     try {
       await run
+      this.done.add(repoKey)
     } finally {
       this.inflight.delete(repoKey)
       if (this.inflight.get(registryKey) === run) this.inflight.delete(registryKey)
     }
   }
 
+  /**
+   * Skip, mount or stream, asking the target no more than needed: a mount answers "is it there?"
+   * itself (201), so no HEAD goes before it; a repository new in this task is not asked at all.
+   */
   private async copyOnce(job: BlobJob): Promise<void> {
-    const { src, srcRepo, dst, dstRepo, desc, stats } = job
-    if (await dst.hasBlob(dstRepo, desc.digest)) {
-      stats.skipped++
-      this.locations.add(dst.name, dstRepo, desc.digest)
-      return
-    }
-    let session: string | undefined
+    const { src, srcRepo, dst, dstRepo, desc } = job
     const from =
       this.locations.find(dst.name, desc.digest, dstRepo) ?? (src.name === dst.name ? srcRepo : undefined)
-    if (from !== undefined && from !== dstRepo && dst.capabilities.mount) {
+    const mountable = from !== undefined && from !== dstRepo && dst.capabilities.mount
+    const ask = !job.newRepo || (this.locations.holds?.(dst.name, dstRepo, desc.digest) ?? false)
+    if (!mountable && ask && (await this.present(job))) return
+    let session: string | undefined
+    if (mountable) {
       const mount = await dst.mountBlob(dstRepo, desc.digest, from)
       if (mount.mounted) {
-        stats.mounted++
+        job.stats.mounted++
         this.locations.add(dst.name, dstRepo, desc.digest)
         return
       }
       session = mount.session
+      // refused (a stale location): the repository itself may hold it all the same
+      if (ask && (await this.present(job))) {
+        if (session) await dst.uploads?.cancel(dstRepo, { url: session, offset: 0 })
+        return
+      }
     }
-    await this.limit(() => this.stream(job, session))
+    await this.limit(() => this.stream(job, session), job)
     this.locations.add(dst.name, dstRepo, desc.digest)
+  }
+
+  /** Whether the target repository holds the blob (then counted as skipped). */
+  private async present(job: BlobJob): Promise<boolean> {
+    if (!(await job.dst.hasBlob(job.dstRepo, job.desc.digest))) return false
+    job.stats.skipped++
+    this.locations.add(job.dst.name, job.dstRepo, job.desc.digest)
+    return true
   }
 
   /**

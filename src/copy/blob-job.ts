@@ -21,4 +21,9 @@ export interface BlobJob {
   dstRepo: string
   desc: Descriptor
   stats: BlobStats
+  /**
+   * the target repository did not exist when the task listed it: it holds no blob this task did
+   * not put there (unless the blob locations say it does), so nothing is asked before an upload
+   */
+  newRepo?: boolean
 }

@@ -87,8 +87,8 @@ interface Wanted {
  * never points at an incomplete image.
  */
 export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyOutcome> {
-  const lookup = startTargetLookup(req, deps)
-  const wanted = await wantedRoot(req, await sourceInfo(req))
+  const lookup = await startTargetLookup(req, deps)
+  const wanted = await wantedRoot(req, await sourceRoot(req, lookup.absent))
   const { srcInfo, digest: want } = wanted
   const blobs = emptyBlobStats()
   const outcome = (status: CopyStatus, reason: string): CopyOutcome => ({
@@ -132,42 +132,82 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
   }
 }
 
+/** What is known of the target tag before the source is asked. */
+interface TargetLookup {
+  tags?: TargetTags
+  remembered?: string
+  /** the target repository's tags, where the task lists them (several items go there) */
+  listed?: Promise<Set<string> | undefined>
+  /** the listing shows no such tag: nothing to ask, and the source manifest is read whole at once */
+  absent: boolean
+  /** the target tag, asked while the source is */
+  head?: Promise<ManifestInfo | undefined>
+}
+
 /**
- * Asked while the source is: with a remembered digest, the target repository's tag list (one per
- * task) that may confirm it; otherwise the target tag itself (unless a `types` filter may make it
- * unneeded).
+ * The target repository's tag list where the task lists it (one per repository per task, shared by
+ * its items); then a tag not listed is absent, and a listed one with a remembered digest needs no
+ * HEAD. A tag not remembered waits for the list (a cold sync: it tells the source to send the
+ * manifest at once); a remembered one, likely there, asks the source alongside it. Otherwise the
+ * target tag itself is asked while the source is (unless a `types` filter may make it unneeded).
  */
-function startTargetLookup(req: CopyRequest, deps: CopyDeps) {
+async function startTargetLookup(req: CopyRequest, deps: CopyDeps): Promise<TargetLookup> {
   const { dst, dstRepo, dstTag } = req
   const tags = rememberedTags(dst, deps)
   const remembered = dstTag ? tags?.known(dst.name, dstRepo, dstTag) : undefined
-  const listed = remembered ? targetTagList(req, deps) : undefined
-  const head = dstTag && !listed && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
+  const listed = dstTag ? targetTagList(req, deps) : undefined
+  const seen = listed && remembered === undefined ? await listed : undefined
+  const absent = seen !== undefined && dstTag !== undefined && !seen.has(dstTag)
+  const trusted = remembered !== undefined && listed !== undefined
+  const head = dstTag && !absent && !trusted && !req.types ? dst.headManifest(dstRepo, dstTag) : undefined
   head?.catch(() => {}) // awaited later; a failing source must not leave it unhandled
-  return { tags, remembered, listed, head }
+  return { tags, remembered, listed, absent, head }
 }
 
-async function sourceInfo(req: CopyRequest): Promise<ManifestInfo> {
+/** What the source holds under the reference: a HEAD, or, when the target lacks the tag, the manifest itself. */
+interface SourceRoot {
+  info: ManifestInfo
+  root?: { manifest: Manifest; parsed: ParsedManifest }
+}
+
+/**
+ * The source manifest's digest (HEAD); when the target is known to lack the tag the manifest is
+ * needed anyway, so it is read at once (one GET, not a HEAD and then a GET). A dry run only looks.
+ */
+async function sourceRoot(req: CopyRequest, absent: boolean): Promise<SourceRoot> {
   const { src, srcRepo, srcRef } = req
-  const info = await src.headManifest(srcRepo, srcRef)
-  if (!info) {
-    throw new ImgsyncError(
-      'NOT_FOUND',
-      `${src.name}: ${srcRepo}${srcRef.includes(':') ? '@' : ':'}${srcRef} not found`,
-      {
-        suggestions: ['check the repository and tag at the source'],
-      },
-    )
+  if (!absent || req.dryRun) {
+    const info = await src.headManifest(srcRepo, srcRef)
+    if (!info) throw sourceMissing(req)
+    return { info }
   }
-  return info
+  try {
+    const root = await fetchManifest(src, srcRepo, srcRef)
+    const { digest, mediaType, size } = root.manifest
+    return { info: { digest, mediaType, size }, root }
+  } catch (err) {
+    throw err instanceof ImgsyncError && err.code === 'NOT_FOUND' ? sourceMissing(req) : err
+  }
+}
+
+function sourceMissing(req: CopyRequest): ImgsyncError {
+  const { src, srcRepo, srcRef } = req
+  return new ImgsyncError(
+    'NOT_FOUND',
+    `${src.name}: ${srcRepo}${srcRef.includes(':') ? '@' : ':'}${srcRef} not found`,
+    {
+      suggestions: ['check the repository and tag at the source'],
+    },
+  )
 }
 
 /** The root to copy after the `types` filter and the platform subset (a new index, a new digest). */
-async function wantedRoot(req: CopyRequest, srcInfo: ManifestInfo): Promise<Wanted> {
+async function wantedRoot(req: CopyRequest, source: SourceRoot): Promise<Wanted> {
   const { src, srcRepo, srcRef } = req
-  const wanted: Wanted = { srcInfo, digest: srcInfo.digest }
+  const srcInfo = source.info
+  const wanted: Wanted = { srcInfo, digest: srcInfo.digest, root: source.root }
   if (req.types) {
-    wanted.root = await fetchManifest(src, srcRepo, srcInfo.digest)
+    wanted.root ??= await fetchManifest(src, srcRepo, srcInfo.digest)
     wanted.kind = artifactKind(wanted.root.parsed)
     if (!req.types.includes(wanted.kind)) {
       wanted.excluded = `type ${wanted.kind} is not in types [${req.types.join(', ')}]`
@@ -188,13 +228,10 @@ async function wantedRoot(req: CopyRequest, srcInfo: ManifestInfo): Promise<Want
 }
 
 /** What the target holds where the image goes; a remembered digest only ever confirms a match. */
-async function targetState(
-  req: CopyRequest,
-  lookup: ReturnType<typeof startTargetLookup>,
-  wanted: Wanted,
-): Promise<TargetTagInfo> {
+async function targetState(req: CopyRequest, lookup: TargetLookup, wanted: Wanted): Promise<TargetTagInfo> {
   const { dst, dstRepo, dstTag } = req
   if (!dstTag) return dst.headManifest(dstRepo, wanted.digest)
+  if (lookup.absent) return undefined
   if (lookup.remembered === wanted.digest && (await lookup.listed)?.has(dstTag)) {
     const { mediaType, size } = wanted.srcInfo
     return { digest: wanted.digest, mediaType, size, remembered: true }
@@ -239,8 +276,9 @@ function rememberedTags(dst: RegistryApi, deps: CopyDeps): TargetTags | undefine
 }
 
 /**
- * The target repository's tags (one list per repository per task, never rejecting), when the task
- * has several items there; for a single item one HEAD is cheaper than a list.
+ * The target repository's tags (one list per repository per task, never rejecting; none when the
+ * repository does not exist yet), when the task has several items there; for a single item one
+ * HEAD is cheaper than a list.
  */
 function targetTagList(req: CopyRequest, deps: CopyDeps): Promise<Set<string> | undefined> | undefined {
   if (!deps.listTargetTags?.(req.dst, req.dstRepo)) return undefined

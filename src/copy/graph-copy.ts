@@ -90,8 +90,11 @@ export class GraphCopy {
         LIMITS.blobBytes,
       )
     }
+    const newRepo = this.deps.referrers.isNew(dst, dstRepo)
     await settleAll(
-      blobs.map((desc) => this.deps.blobs.copy({ src, srcRepo, dst, dstRepo, desc, stats: this.blobs })),
+      blobs.map((desc) =>
+        this.deps.blobs.copy({ src, srcRepo, dst, dstRepo, desc, stats: this.blobs, newRepo }),
+      ),
     )
   }
 
@@ -178,8 +181,10 @@ export class GraphCopy {
 
   private async copyChildOnce(child: Descriptor, depth: number): Promise<void> {
     const { src, srcRepo, dst, dstRepo } = this.req
-    // a manifest the registry already holds had its blobs and children checked when it was pushed
-    if (await dst.headManifest(dstRepo, child.digest)) return
+    // a manifest the registry already holds had its blobs and children checked when it was pushed;
+    // a repository new in this task holds only what the task put there (`copied` knows that)
+    const fresh = this.deps.referrers.isNew(dst, dstRepo)
+    if (!fresh && (await dst.headManifest(dstRepo, child.digest))) return
     const { manifest, parsed } = await fetchManifest(src, srcRepo, child.digest)
     await this.copyTree(parsed, depth)
     await dst.putManifest(dstRepo, child.digest, manifest.bytes, parsed.mediaType || child.mediaType)

@@ -1,3 +1,4 @@
+import { ImgsyncError } from '../errors.js'
 import type { Manifest, RegistryApi } from '../registry/api.js'
 import { type Descriptor, isIndexType, MediaTypes, parseManifest } from '../registry/media-types.js'
 
@@ -34,7 +35,11 @@ export interface FoundReferrers {
  */
 export class ReferrerFinder {
   private readonly noApi = new Set<string>()
+  /** the first referrers lookup per registry, until it has answered */
+  private readonly probes = new Map<string, Promise<void>>()
   private readonly tagLists = new Map<string, Promise<Set<string>>>()
+  /** target repositories whose listing said they do not exist */
+  private readonly newRepos = new Set<string>()
 
   tags(api: RegistryApi, repo: string): Promise<Set<string>> {
     const key = `${api.name}\n${repo}`
@@ -46,9 +51,30 @@ export class ReferrerFinder {
     return tags
   }
 
-  /** The repository's tags, or undefined when they cannot be listed (e.g. it does not exist yet). */
+  /**
+   * A target repository's tags: none where the repository does not exist yet (the registry says
+   * NOT_FOUND; then `isNew` says so too), undefined when they cannot be listed.
+   */
   listedTags(api: RegistryApi, repo: string): Promise<Set<string> | undefined> {
-    return this.tags(api, repo).catch(() => undefined)
+    const key = `${api.name}\n${repo}`
+    let tags = this.tagLists.get(key)
+    if (!tags) {
+      tags = api.listTags(repo).then(
+        (t) => new Set(t),
+        (err: unknown) => {
+          if (!(err instanceof ImgsyncError && err.code === 'NOT_FOUND')) throw err
+          this.newRepos.add(key)
+          return new Set<string>()
+        },
+      )
+      this.tagLists.set(key, tags)
+    }
+    return tags.catch(() => undefined)
+  }
+
+  /** Whether listing found that the repository did not exist when this task began. */
+  isNew(api: RegistryApi, repo: string): boolean {
+    return this.newRepos.has(`${api.name}\n${repo}`)
   }
 
   /** Hands over a tag list the planner already fetched, so it is not asked for again. */
@@ -69,10 +95,29 @@ export class ReferrerFinder {
     return (await this.listed(api, repo, digest)) !== undefined
   }
 
-  /** The referrers API's answer, or undefined where the registry has no such API (remembered). */
+  /**
+   * The referrers API's answer, or undefined where the registry has no such API (remembered). The
+   * first lookup at a registry is the probe: lookups that come while it runs wait for its answer,
+   * so a registry without the API is asked once, not once per image in flight.
+   */
   private async listed(api: RegistryApi, repo: string, digest: string): Promise<Descriptor[] | undefined> {
+    const probe = this.probes.get(api.name)
+    if (probe) await probe
     if (this.noApi.has(api.name)) return undefined
-    const found = await api.referrers(repo, digest)
+    const asked = api.referrers(repo, digest)
+    if (!probe) {
+      this.probes.set(
+        api.name,
+        asked.then(
+          () => undefined,
+          // a failed probe proves nothing: the next lookup asks again and becomes the probe
+          () => {
+            this.probes.delete(api.name)
+          },
+        ),
+      )
+    }
+    const found = await asked
     if (found === undefined) this.noApi.add(api.name)
     return found
   }

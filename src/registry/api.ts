@@ -63,6 +63,16 @@ export interface RequestCounts {
   failingSince?: number
 }
 
+/**
+ * A registry's blob-transfer slots (its `blobs` lane): a transfer holds one from its first request
+ * to its last byte. `host` orders acquisition, so transfers between two registries never deadlock.
+ */
+export interface TransferSlots {
+  readonly host: string
+  /** waits for a slot; resolves with the function that frees it */
+  transfer(signal?: AbortSignal): Promise<() => void>
+}
+
 /** What a backend can do; the copy engine asks these, never what kind of backend it is. */
 export interface RegistryCapabilities {
   /** cross-repository blob mounts (POST ?mount=&from=) */
@@ -101,6 +111,8 @@ export interface RegistryApi {
   readonly uploads?: ChunkedUploads
   /** blob bytes per second to or from this registry, where a limit is set */
   readonly bandwidth?: ByteRate
+  /** blob transfers in flight to or from this registry, where it bounds them */
+  readonly transferSlots?: TransferSlots
   listTags(repo: string): Promise<string[]>
   /** every repository, where the registry offers a catalog */
   listRepositories(): Promise<string[]>

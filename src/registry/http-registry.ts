@@ -9,6 +9,7 @@ import {
   type PutManifestResult,
   type RegistryApi,
   type RequestCounts,
+  type TransferSlots,
 } from './api.js'
 import { pullScope, pushScope } from './auth.js'
 import { discard, drain, header } from './bounded-body.js'
@@ -73,6 +74,11 @@ export class HttpRegistry implements RegistryApi {
     if (opts.bandwidth) this.bandwidth = new ByteRate(opts.bandwidth)
   }
 
+  /** the host's `blobs` lane, shared by every client of the host */
+  get transferSlots(): TransferSlots {
+    return this.transport.throttle
+  }
+
   requestStats(): RequestCounts {
     return { ...this.transport.stats }
   }
@@ -124,13 +130,17 @@ export class HttpRegistry implements RegistryApi {
       LIMITS.manifestBytes,
     )
     const byDigest = reference.includes(':')
-    if (byDigest && !digestMatches(bytes, reference)) {
+    // by tag, the registry's Docker-Content-Digest is what the bytes must hash to (a manifest read
+    // whole instead of a HEAD first is checked all the same); a registry that sends none is trusted
+    const claimed = header(res.headers, 'docker-content-digest')
+    const expected = byDigest ? reference : isValidDigest(claimed) ? claimed : undefined
+    if (expected !== undefined && !digestMatches(bytes, expected)) {
       throw new ImgsyncError(
         'DIGEST_MISMATCH',
-        `${this.name}: manifest ${repo}@${reference} does not match its digest`,
+        `${this.name}: manifest ${repo}${byDigest ? '@' : ':'}${reference} does not match its digest${byDigest ? '' : ` (${short(expected)}…, as the registry says)`}`,
       )
     }
-    const digest = byDigest ? reference : sha256Digest(bytes)
+    const digest = expected ?? sha256Digest(bytes)
     return { bytes, digest, mediaType: mediaTypeOf(res) || MediaTypes.ociManifest, size: bytes.length }
   }
 

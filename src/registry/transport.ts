@@ -7,7 +7,7 @@ import type { CredentialSource, HostAuth } from './auth.js'
 import { drain, header, readBounded, readErrorText } from './bounded-body.js'
 import { parseChallenges, pickChallenge } from './challenge.js'
 import { Handshake } from './handshake.js'
-import { HostThrottle, type Outcome } from './host-throttle.js'
+import { HostThrottle, type Lane, type Outcome } from './host-throttle.js'
 import { errorForNetwork, errorForStatus, parseErrorBody } from './http-errors.js'
 import { DEADLINE_PER_TIMEOUT, DEFAULT_TIMEOUT_MS, LIMITS } from './limits.js'
 import { RequestGuards } from './request-guards.js'
@@ -181,13 +181,14 @@ export class RegistryTransport {
   }
 
   /**
-   * Waits for a slot at this host (its rate-limit pause, concurrency, per-second ceiling) and counts
-   * the time a pause cost against the request's wait budget.
+   * Waits for a slot at this host (its rate-limit pause, the lane's concurrency, per-second ceiling)
+   * and counts the time a pause cost against the request's wait budget.
    */
-  private async slot(state: RetryState, what: string): Promise<void> {
+  private async slot(state: RetryState, what: string, lane: Lane | 'none'): Promise<void> {
     const guard = this.guards.open(undefined, `${this.host}: ${what}`)
     try {
-      const paused = await this.throttle.acquire(guard.signal, this.policy.rateLimitWaitMs - state.waitedMs)
+      const left = this.policy.rateLimitWaitMs - state.waitedMs
+      const paused = await this.throttle.acquire(guard.signal, left, lane)
       state.waitedMs += paused
       this.stats.rateLimitWaitMs += paused
       noteRateLimitWait(paused)
@@ -256,17 +257,25 @@ export class RegistryTransport {
     }
   }
 
-  /** One HTTP exchange, following redirects by hand, in a slot of the host's throttle. */
+  /**
+   * One HTTP exchange, following redirects by hand, in a slot of the host's `requests` lane until
+   * its answer's headers are in: every request waiting for an answer takes one, a blob download
+   * too (its bytes then stream in its transfer's slot), so a registry never has more than the
+   * lane's requests waiting on it. Only the requests that send a blob's bytes (an upload's PUT
+   * and PATCHes) run in their transfer's slot instead, counting towards the `blobs` lane's limit.
+   */
   private async once(req: RegistryRequest, state: RetryState): Promise<RegistryResponse> {
     if (req.pull) this.throttle.checkPull()
-    await this.slot(state, req.what)
+    const lane: Lane | 'none' = req.blob && req.method !== 'GET' ? 'none' : 'requests'
+    await this.slot(state, req.what, lane)
     let outcome: Outcome = 'other'
     try {
       const res = await this.follow(req)
       outcome = res.status === 429 ? 'limited' : res.status < 500 ? 'ok' : 'other'
       return res
     } finally {
-      this.throttle.release(outcome)
+      if (lane === 'none') this.throttle.note(outcome, 'blobs')
+      else this.throttle.release(outcome, lane)
       this.noteOutcome(outcome)
     }
   }

@@ -9,7 +9,7 @@ export interface RegistryView {
   credentials: 'configured' | 'none (docker config or anonymous)'
   /** file paths only (CA, client certificate and key), never their contents */
   tls?: RegistryEntry['tls']
-  concurrency?: number
+  concurrency?: RegistryEntry['concurrency']
 }
 
 export interface RuleView {

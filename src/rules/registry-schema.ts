@@ -61,6 +61,41 @@ const UploadSchema = z
   })
   .meta({ description: 'How blobs are uploaded to this registry.' })
 
+const laneLimit = (what: string) => positiveInt(what).max(256, { error: 'must be at most 256' })
+
+/**
+ * How much goes to this registry at once: a number for both lanes, or each lane on its own.
+ * Unset lanes follow --concurrency.
+ */
+const ConcurrencySchema = z
+  .union([
+    laneLimit('requests and blob transfers in flight to this registry').meta({
+      description: 'Requests and blob transfers in flight to this registry, each (default: --concurrency).',
+    }),
+    z.strictObject({
+      requests: laneLimit('requests in flight to this registry').optional().meta({
+        description:
+          'Requests waiting for an answer at once (HEADs, manifests, tag lists, referrers, a blob download until its bytes start): each costs a round trip, little bandwidth (default: --concurrency).',
+      }),
+      blobs: laneLimit('blob transfers in flight to or from this registry').optional().meta({
+        description:
+          'Blob transfers in flight at once, a download from or an upload to this registry, first request to last byte (default: --concurrency).',
+      }),
+    }),
+  ])
+  .meta({
+    description:
+      'In flight at once to this registry: a number for requests and blob transfers alike, or { requests, blobs }.',
+  })
+
+/** The lanes an entry's `concurrency` sets (a number sets both). */
+export function entryLanes(
+  concurrency: RegistryEntry['concurrency'],
+): { requests?: number; blobs?: number } | undefined {
+  if (concurrency === undefined) return undefined
+  return typeof concurrency === 'number' ? { requests: concurrency, blobs: concurrency } : concurrency
+}
+
 export const RegistryEntrySchema = z
   .strictObject({
     host: checkedString(hostError, 'host').optional().meta({ description: 'host[:port] of the registry.' }),
@@ -72,9 +107,7 @@ export const RegistryEntrySchema = z
       description: `Omitted: docker config (~/.docker/config.json) or anonymous. Use \${ENV} for secrets.`,
     }),
     tls: TlsSchema.optional(),
-    concurrency: positiveInt('parallel requests to this registry')
-      .max(256, { error: 'must be at most 256' })
-      .optional(),
+    concurrency: ConcurrencySchema.optional(),
     limits: LimitsSchema.optional(),
     upload: UploadSchema.optional(),
   })

@@ -1,14 +1,16 @@
 // The copy step of a task: every planned item through the copy engine with bounded concurrency,
-// one record each, and on an interrupt a grace period after which what still runs is cut off.
-import pLimit from 'p-limit'
+// started as soon as the planner hands it over, one record each, and on an interrupt a grace
+// period after which what still runs is cut off.
+import pLimit, { type LimitFunction } from 'p-limit'
 import { BlobCopier, MemoryBlobLocations } from '../copy/blob-copier.js'
 import { type CopyDeps, copyImage } from '../copy/copy-image.js'
 import { ReferrerFinder } from '../copy/referrers.js'
+import { transferGate } from '../copy/transfer-gate.js'
 import { toImgsyncError } from '../errors.js'
 import type { ItemRecord } from '../records/types.js'
 import type { RegistryApi } from '../registry/api.js'
 import { emptyRequestStats, withRequestStats } from '../registry/request-stats.js'
-import type { ItemPlan, Plan } from './plan.js'
+import type { ItemPlan, PlanBatch } from './plan.js'
 import type { TaskSpec } from './task.js'
 import type { TaskRecords } from './task-records.js'
 
@@ -19,19 +21,11 @@ function place(p: ItemPlan) {
 }
 
 /** What the copy engine shares across the items of one task: caches, in-flight transfers, limits. */
-function copyDeps(spec: TaskSpec, plan: Plan): CopyDeps {
-  const referrers = new ReferrerFinder()
-  for (const l of plan.listed ?? []) referrers.seed(l.api, l.repo, l.tags)
-  // one tag list of a target repository replaces a HEAD per tag only where the task has several
-  const targetKey = (dst: RegistryApi, repo: string) => `${dst.name}\n${repo}`
-  const perTarget = new Map<string, number>()
-  for (const p of plan.items) {
-    const k = targetKey(p.dst, p.dstRepo)
-    perTarget.set(k, (perTarget.get(k) ?? 0) + 1)
-  }
+function copyDeps(spec: TaskSpec, perTarget: Map<string, number>): CopyDeps {
   return {
     blobs: new BlobCopier(
-      pLimit(Math.max(1, spec.concurrency)),
+      // each registry's `blobs` lane; --concurrency for backends without one (OCI layouts)
+      transferGate(pLimit(Math.max(1, spec.concurrency)), spec.signal),
       spec.blobLocations ?? new MemoryBlobLocations(),
       {
         onBytes: (n) => spec.listener?.bytes?.(n),
@@ -41,12 +35,15 @@ function copyDeps(spec: TaskSpec, plan: Plan): CopyDeps {
         signal: spec.signal,
       },
     ),
-    referrers,
+    referrers: new ReferrerFinder(),
     targetTags: spec.targetTags,
+    // one tag list of a target repository replaces a HEAD per tag only where the task has several
     listTargetTags: (dst, repo) => (perTarget.get(targetKey(dst, repo)) ?? 0) > 1,
     copied: new Map(),
   }
 }
+
+const targetKey = (dst: RegistryApi, repo: string) => `${dst.name}\n${repo}`
 
 async function copyItem(p: ItemPlan, spec: TaskSpec, deps: CopyDeps, run: TaskRecords): Promise<ItemRecord> {
   const t0 = Date.now()
@@ -79,28 +76,71 @@ async function copyItem(p: ItemPlan, spec: TaskSpec, deps: CopyDeps, run: TaskRe
   }
 }
 
-/** Copies every item of the plan; returns when all are recorded (or cut off after an interrupt). */
-export async function copyItems(plan: Plan, spec: TaskSpec, run: TaskRecords): Promise<void> {
-  const deps = copyDeps(spec, plan)
-  const limit = pLimit(Math.max(1, spec.concurrency))
-  const recorded = new Set<ItemPlan>()
-  const recordOnce = (p: ItemPlan, item: ItemRecord) => {
-    if (recorded.has(p)) return
-    recorded.add(p)
-    run.record(item)
+/**
+ * The copy step of a task: items start as the planner hands them over (add), at most
+ * --concurrency at once, and settle() returns when every started item is recorded (or cut off
+ * after an interrupt).
+ */
+export class CopyStep {
+  private readonly perTarget = new Map<string, number>()
+  private readonly deps: CopyDeps
+  private readonly limit: LimitFunction
+  private readonly started = new Set<ItemPlan>()
+  private readonly recorded = new Set<ItemPlan>()
+  private readonly running: Promise<void>[] = []
+
+  constructor(
+    private readonly spec: TaskSpec,
+    private readonly run: TaskRecords,
+  ) {
+    this.deps = copyDeps(spec, this.perTarget)
+    this.limit = pLimit(Math.max(1, spec.concurrency))
   }
-  const all = Promise.all(
-    plan.items.map((p) => limit(async () => recordOnce(p, await copyItem(p, spec, deps, run)))),
-  )
-  const grace = afterAbort(spec.signal, spec.graceMs ?? DEFAULT_GRACE_MS)
-  try {
-    await Promise.race([all, grace.elapsed])
-  } finally {
-    grace.dispose()
+
+  /** Starts the batch's items that have not started yet (a plan's items may have been fed before). */
+  add(batch: PlanBatch): void {
+    for (const l of batch.listed ?? []) this.deps.referrers.seed(l.api, l.repo, l.tags)
+    const fresh = batch.items.filter((p) => !this.started.has(p))
+    // counted before any starts: each item knows how many go into its target repository
+    for (const p of fresh) {
+      const k = targetKey(p.dst, p.dstRepo)
+      this.perTarget.set(k, (this.perTarget.get(k) ?? 0) + 1)
+    }
+    // the target tag lists items wait for (where several go into one repository): asked now
+    for (const p of fresh) {
+      if (p.dstTag && (this.perTarget.get(targetKey(p.dst, p.dstRepo)) ?? 0) > 1)
+        void this.deps.referrers.listedTags(p.dst, p.dstRepo)
+    }
+    for (const p of fresh) {
+      this.started.add(p)
+      const copy = async () => this.recordOnce(p, await copyItem(p, this.spec, this.deps, this.run))
+      this.running.push(this.limit(copy))
+    }
   }
-  if (spec.signal?.aborted) {
-    // what is still in flight after the grace period is cut off: its tag was never pushed
-    for (const p of plan.items) recordOnce(p, run.item(place(p), { status: 'interrupted' }))
+
+  /** Waits for every started item; after an interrupt, what still runs past the grace period is cut off. */
+  async settle(): Promise<void> {
+    const grace = afterAbort(this.spec.signal, this.spec.graceMs ?? DEFAULT_GRACE_MS)
+    try {
+      // items may still be added while waiting (the planner's last batches): wait for those too
+      for (let n = 0; n < this.running.length; ) {
+        n = this.running.length
+        await Promise.race([Promise.all(this.running), grace.elapsed])
+        if (this.spec.signal?.aborted) break
+      }
+    } finally {
+      grace.dispose()
+    }
+    if (this.spec.signal?.aborted) {
+      // what is still in flight after the grace period is cut off: its tag was never pushed
+      for (const p of this.started) this.recordOnce(p, this.run.item(place(p), { status: 'interrupted' }))
+    }
+  }
+
+  private recordOnce(p: ItemPlan, item: ItemRecord): void {
+    if (this.recorded.has(p)) return
+    this.recorded.add(p)
+    this.run.record(item)
   }
 }
 

@@ -6,6 +6,7 @@ import type { ArtifactKind } from '../registry/media-types.js'
 import { isValidRepository, isValidTag } from '../registry/names.js'
 import { resolveRuleFilePath } from '../rules/load.js'
 import { inShard, type Shard, selectRepositories, targetRepository } from '../rules/match.js'
+import { entryLanes } from '../rules/registry-schema.js'
 import { ARTIFACT_TYPES, type RegistryEntry, type Rule, type RuleFile } from '../rules/schema.js'
 import { printable } from '../text.js'
 import {
@@ -17,6 +18,7 @@ import {
   type ListedTags,
   type Plan,
   type PlanFailure,
+  type PlanFeed,
 } from './plan.js'
 import type { PruneScope } from './prune.js'
 import { type EndpointConfig, endpointName, type Registries } from './registries.js'
@@ -42,7 +44,7 @@ export function endpointFor(config: RuleFile, name: string, ruleFile: string): E
     host: entry.host,
     credentials: entry.credentials,
     tls,
-    connections: entry.concurrency,
+    ...(entry.concurrency !== undefined && { concurrency: entryLanes(entry.concurrency) }),
     ...(entry.limits && { limits: entry.limits }),
     ...(entry.upload?.chunkSize && { chunkSize: entry.upload.chunkSize }),
   }
@@ -149,7 +151,7 @@ export async function planRule(
   config: RuleFile,
   ruleFile: string,
   pool: Registries,
-  opts: { shard?: Shard; concurrency: number },
+  opts: { shard?: Shard; concurrency: number; feed?: PlanFeed },
 ): Promise<Plan> {
   const endpoints = ruleEndpoints(rule, config, ruleFile, pool)
   const { srcName, dstName, src, dst } = endpoints
@@ -180,12 +182,16 @@ export async function planRule(
           failures.push({ ...at, tag: '*', error: toImgsyncError(err) })
           return
         }
-        listed.push({ api: src, repo, tags })
+        const listing: ListedTags = { api: src, repo, tags }
+        listed.push(listing)
         const sel = selectSyncTags(rule.source.tags, tags)
         if (rule.prune) {
           prune.push({ dst, dstRepo, target: at.target, sourceTags: tags, filter: rule.source.tags })
         }
-        for (const tag of sel.selected) items.push(ruleItem(endpoints, repo, dstRepo, tag))
+        const mine = sel.selected.map((tag) => ruleItem(endpoints, repo, dstRepo, tag))
+        items.push(...mine)
+        // this repository's tags copy now, while the others are still being listed
+        opts.feed?.({ items: mine, listed: [listing] })
         for (const ex of sel.excluded) excluded.push(exclusion(srcName, repo, ex))
         for (const tag of sel.invalid) failures.push(invalidNameFailure('tag', tag, at))
       }),

@@ -46,7 +46,19 @@ export interface ListedTags {
   tags: string[]
 }
 
+/**
+ * Items a planner hands over while it still lists (one repository's at a time): the copy step
+ * starts them at once, so copying never waits for the last repository to be listed.
+ */
+export interface PlanBatch {
+  items: ItemPlan[]
+  listed?: ListedTags[]
+}
+
+export type PlanFeed = (batch: PlanBatch) => void
+
 export interface Plan {
+  /** every item, those already fed included (the same objects) */
   items: ItemPlan[]
   excluded: Exclusion[]
   failures?: PlanFailure[]

@@ -1,7 +1,7 @@
 import type { RegistryApi, RequestCounts } from '../registry/api.js'
 import { type CredentialSource, type Credentials, staticCredentials } from '../registry/auth.js'
 import { chainCredentials, dockerConfigCredentials } from '../registry/credentials.js'
-import { HostThrottle } from '../registry/host-throttle.js'
+import { HostThrottle, type LaneLimits } from '../registry/host-throttle.js'
 import { HttpRegistry } from '../registry/http-registry.js'
 import { OCI_PREFIX } from '../registry/location.js'
 import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js'
@@ -35,8 +35,8 @@ export interface RegistryEndpoint {
   /** the dockerConfig file was named by the user (--authfile), so it must exist */
   dockerConfigRequired?: boolean
   tls?: TlsOptions
-  /** requests in flight at most (the registry entry's concurrency) */
-  connections?: number
+  /** in flight at most, per lane (the registry entry's concurrency); else from --concurrency */
+  concurrency?: Partial<LaneLimits>
   /** limits the user set: requests started per second, blob bytes per second */
   limits?: { requestsPerSecond?: number; bandwidth?: number }
   /** blobs above this go up in chunks of it */
@@ -48,8 +48,18 @@ export interface RegistryEndpoint {
   retries?: number
 }
 
-/** Requests in flight per registry host when neither its entry nor --concurrency says. */
-const DEFAULT_HOST_CONCURRENCY = 32
+/** Requests and blob transfers in flight per registry when neither its entry nor --concurrency says. */
+const DEFAULT_CONCURRENCY = 8
+
+/**
+ * A registry's lanes: what its entry sets, else --concurrency for each (README: --concurrency is the
+ * blob transfers in flight and the requests per registry). Blob transfers never hold a request
+ * slot, so uploads in flight cannot starve the HEADs and manifests queued behind them.
+ */
+export function laneLimits(cfg: Partial<LaneLimits> | undefined, concurrency?: number): LaneLimits {
+  const n = concurrency ?? DEFAULT_CONCURRENCY
+  return { requests: cfg?.requests ?? n, blobs: cfg?.blobs ?? n }
+}
 
 const sourceIds = new WeakMap<CredentialSource, number>()
 let nextSourceId = 0
@@ -94,7 +104,7 @@ export class RegistryPool implements Registries {
       signal?: AbortSignal
       network?: NetworkSettings
       dockerConfig?: string
-      /** requests in flight per host where its entry sets no concurrency */
+      /** requests and blob transfers in flight per host where its entry sets none (--concurrency) */
       concurrency?: number
       /** told when a blob download starts (progress views) */
       watch?: BackendWatch
@@ -117,12 +127,11 @@ export class RegistryPool implements Registries {
     return view
   }
 
-  /** One throttle per host: its pause, concurrency and ceiling hold for every client of it. */
-  private throttle(host: string, cfg: RegistryEndpoint): HostThrottle {
+  /** One throttle per host: its pause, lanes and ceiling hold for every client of it. */
+  private throttle(host: string, lanes: LaneLimits, cfg: RegistryEndpoint): HostThrottle {
     let t = this.throttles.get(host)
     if (!t) {
-      const max = cfg.connections ?? this.opts.concurrency ?? DEFAULT_HOST_CONCURRENCY
-      t = new HostThrottle(host, max, cfg.limits?.requestsPerSecond)
+      t = new HostThrottle(host, lanes, cfg.limits?.requestsPerSecond)
       this.throttles.set(host, t)
     }
     return t
@@ -139,6 +148,7 @@ export class RegistryPool implements Registries {
     const key = JSON.stringify([cfg.host, cfg.tls, credentialsKey(cfg.credentials), configFile])
     let api = this.byKey.get(key)
     if (!api) {
+      const lanes = laneLimits(cfg.concurrency, this.opts.concurrency)
       const creds = cfg.credentials
       const explicit = typeof creds === 'function' ? creds : creds ? staticCredentials(creds) : undefined
       api = new HttpRegistry({
@@ -150,13 +160,14 @@ export class RegistryPool implements Registries {
           configFile ? this.dockerConfig(configFile, cfg.dockerConfigRequired === true) : undefined,
         ),
         tls: cfg.tls,
-        connections: cfg.connections,
+        // a keep-alive connection for every request and transfer the lanes allow at once
+        connections: lanes.requests + lanes.blobs,
         headersTimeout: cfg.headersTimeout ?? this.opts.network?.timeoutMs,
         bodyTimeout: cfg.bodyTimeout ?? this.opts.network?.timeoutMs,
         retries: cfg.retries ?? this.opts.network?.retries,
         rateLimitWaitMs: this.opts.network?.rateLimitWaitMs,
         signal: this.opts.signal,
-        throttle: this.throttle(apiHost(cfg.host), cfg),
+        throttle: this.throttle(apiHost(cfg.host), lanes, cfg),
         chunkSize: cfg.chunkSize,
         bandwidth: cfg.limits?.bandwidth,
       })

@@ -8,7 +8,7 @@ import type { ItemRecord, TaskRecord, TriggerType } from '../records/types.js'
 import type { ByteRate } from '../registry/byte-rate.js'
 import type { ArtifactKind, Platform } from '../registry/media-types.js'
 import type { RetryPolicy } from '../registry/retry-policy.js'
-import type { Exclusion, Plan } from './plan.js'
+import type { Exclusion, Plan, PlanFeed } from './plan.js'
 
 /** Progress reported as events, so the engine never depends on a UI or on metrics. */
 export interface TaskListener {
@@ -34,8 +34,11 @@ export interface TaskDefinition {
   /** copy only these platforms of multi-platform images */
   platforms?: Platform[]
   shard?: string
-  /** resolves the items; an error here fails the whole task with its code */
-  plan: () => Promise<Plan>
+  /**
+   * resolves the items; an error here fails the whole task with its code. A planner that lists may
+   * hand items to `feed` as it goes: they start copying before it is done.
+   */
+  plan: (feed?: PlanFeed) => Promise<Plan>
   /** how long in-flight items may finish after an abort (default 3 s) */
   graceMs?: number
   /** prune deletes at most this many tags per task, else fails with PRUNE_LIMIT (default 10) */

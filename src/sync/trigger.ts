@@ -96,11 +96,12 @@ export function ruleTask(
     referrers: rule.referrers,
     platforms: rule.platforms?.map(parsePlatform),
     ...(shard && { shard }),
-    plan: () =>
+    plan: (feed) =>
       opts.plan?.(rule, pool) ??
       planRule(rule, opts.config, opts.ruleFile, pool, {
         shard: opts.shard,
         concurrency: opts.concurrency,
+        feed,
       }),
     maxDelete: opts.maxDelete,
     ...(opts.replayed && { replayed: true }),

@@ -71,6 +71,12 @@ export class ProgressView implements TaskListener, BackendWatch {
   private readonly stream: NodeJS.WriteStream
   private readonly now: () => number
   private state: ProgressState | undefined
+  private early: Pick<ProgressState, 'done' | 'total' | 'moved' | 'last'> = {
+    done: 0,
+    total: 0,
+    moved: 0,
+    last: '',
+  }
   private counted = new Set<string>()
   private samples: { at: number; moved: number }[] = []
   private timer: NodeJS.Timeout | undefined
@@ -83,12 +89,18 @@ export class ProgressView implements TaskListener, BackendWatch {
     this.now = opts.now ?? Date.now
   }
 
+  /** A task starts: what its items do is counted from now, drawn once its plan is known. */
+  taskStarted(_task: TaskRecord): void {
+    this.early = { done: 0, total: 0, moved: 0, last: '' }
+    this.counted = new Set()
+  }
+
+  /** Items start while the planner still lists: what they did by now is on the first line drawn. */
   planned(plan: Plan): void {
     this.stop()
     if (!this.opts.enabled || plan.items.length === 0) return
-    this.state = { images: plan.items.length, done: 0, total: 0, moved: 0, rate: 0, last: '' }
-    this.counted = new Set()
-    this.samples = [{ at: this.now(), moved: 0 }]
+    this.state = { images: plan.items.length, rate: 0, ...this.early }
+    this.samples = [{ at: this.now(), moved: this.early.moved }]
     this.timer = setInterval(() => this.draw(true), this.opts.tickMs ?? 250)
     this.timer.unref()
     this.draw(true)
@@ -96,23 +108,27 @@ export class ProgressView implements TaskListener, BackendWatch {
 
   blobStarted(registry: string, desc: Descriptor): void {
     const key = `${registry}\n${desc.digest}`
-    if (!this.state || this.counted.has(key)) return
+    if (this.counted.has(key)) return
     this.counted.add(key)
-    this.state.total += desc.size
+    this.counts.total += desc.size
     this.draw(false)
   }
 
   bytes(delta: number): void {
-    if (!this.state) return
-    this.state.moved = Math.max(0, this.state.moved + delta)
+    const c = this.counts
+    c.moved = Math.max(0, c.moved + delta)
     this.draw(false)
   }
 
   itemDone(item: ItemRecord): void {
-    if (!this.state) return
-    this.state.done++
-    this.state.last = `${item.tag} ${item.status}`
+    this.counts.done++
+    this.counts.last = `${item.tag} ${item.status}`
     this.draw(true)
+  }
+
+  /** Where events count: the drawn state, or (before the plan is known) what it will start from. */
+  private get counts(): Pick<ProgressState, 'done' | 'total' | 'moved' | 'last'> {
+    return this.state ?? this.early
   }
 
   taskDone(_task: TaskRecord): void {

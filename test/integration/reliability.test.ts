@@ -133,7 +133,8 @@ describe.concurrent('transient faults are retried and the sync completes', () =>
   it('429 with Retry-After: the wait is honoured, then both tags sync', async () => {
     const p = await proxy({ upstream: src.url })
     const rule = p.add({
-      method: 'HEAD',
+      // the source's answer for the tag: a HEAD, or the GET by tag when the target lacks it
+      method: ['HEAD', 'GET'],
       path: manifestPath('rel/ratelimit', 'a'),
       times: 2,
       fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } },
@@ -329,7 +330,8 @@ describe.concurrent('permanent faults fail only the affected items', () => {
   it('429 on every attempt: RATE_LIMITED once the wait budget is spent (not attempts), the other tags sync', async () => {
     const p = await proxy({ upstream: src.url })
     const rule = p.add({
-      method: 'HEAD',
+      // the source's answer for the tag: a HEAD, or the GET by tag when the target lacks it
+      method: ['HEAD', 'GET'],
       path: manifestPath('rel/throttled', 'b'),
       fault: { kind: 'status', status: 429, headers: { 'retry-after': '0' } },
     })
@@ -388,7 +390,10 @@ describe.concurrent('permanent faults fail only the affected items', () => {
     })
     const manifest = p.add({
       method: 'GET',
-      path: manifestPath('rel/corrupt', c.digest),
+      // c's manifest, read by digest after a HEAD, or by tag when the target lacks it
+      path: new RegExp(
+        `${manifestPath('rel/corrupt', c.digest).source}|${manifestPath('rel/corrupt', 'c').source}`,
+      ),
       fault: { kind: 'corrupt', offset: 40 },
     })
     const before = (await dst.requests()).length
@@ -455,7 +460,8 @@ describe.concurrent('permanent faults fail only the affected items', () => {
   it('stalled responses end with TIMEOUT (IMGSYNC_TIMEOUT=1) instead of hanging', async () => {
     const p = await proxy({ upstream: src.url })
     const head = p.add({
-      method: 'HEAD',
+      // the source's answer for the tag: a HEAD, or the GET by tag when the target lacks it
+      method: ['HEAD', 'GET'],
       path: manifestPath('rel/stall', 'b'),
       fault: { kind: 'stall', ms: 60_000 },
     })
@@ -484,7 +490,8 @@ describe.concurrent('permanent faults fail only the affected items', () => {
   it('401 on every attempt: one token refresh, then AUTH_FAILED for that tag only', async () => {
     const p = await proxy({ upstream: src.url, bearer: true })
     const rule = p.add({
-      method: 'HEAD',
+      // the source's answer for the tag: a HEAD, or the GET by tag when the target lacks it
+      method: ['HEAD', 'GET'],
       path: manifestPath('rel/token', 'b'),
       fault: { kind: 'status', status: 401 },
     })

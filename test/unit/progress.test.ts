@@ -80,6 +80,26 @@ describe('ProgressView', () => {
     view.end()
   })
 
+  it('what items did while the planner still listed is on the first line drawn', () => {
+    let now = 0
+    const out = fakeStream()
+    const view = new ProgressView({ enabled: true, stream: out.stream, now: () => now, tickMs: 60_000 })
+    view.taskStarted(task())
+    view.blobStarted('src.example', blob('sha256:a', 10 * MiB))
+    view.bytes(10 * MiB)
+    view.itemDone({ tag: 'v1', status: 'synced' } as ItemRecord)
+    expect(out.writes).toEqual([])
+    now = 1000
+    view.planned(plan(3))
+    expect(out.writes.at(-1)).toMatch(/10 MiB\/10 MiB {2}1\/3 images {2}v1 synced$/)
+    view.taskDone(task())
+    // the next task starts from nothing
+    view.taskStarted(task())
+    view.planned(plan(1))
+    expect(out.writes.at(-1)).toMatch(/0\/1 image$/)
+    view.end()
+  })
+
   it('hides the cursor while drawing; taskDone clears the line and shows it; nothing is drawn after', () => {
     const out = fakeStream()
     const view = new ProgressView({ enabled: true, stream: out.stream, tickMs: 60_000 })

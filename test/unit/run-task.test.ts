@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ImgsyncError } from '../../src/errors.js'
 import { RecordWriter } from '../../src/records/store.js'
 import type { ItemRecord, SyncRecord, TaskRecord } from '../../src/records/types.js'
-import type { ItemPlan, Plan } from '../../src/sync/plan.js'
+import type { ItemPlan } from '../../src/sync/plan.js'
 import { newTaskId, runTask, type TaskSpec } from '../../src/sync/run-task.js'
 import { MemoryRegistry, type SeededImage } from '../support/memory-registry.js'
 
@@ -51,7 +51,7 @@ function world() {
   return { src, dst, imgs, item }
 }
 
-function spec(plan: () => Promise<Plan>, over: Partial<TaskSpec> = {}): TaskSpec {
+function spec(plan: TaskSpec['plan'], over: Partial<TaskSpec> = {}): TaskSpec {
   return {
     trigger: 'manual',
     source: 'src.example/app',
@@ -317,6 +317,43 @@ describe('runTask', () => {
       }),
     )
     expect(bytes).toBe(bytesOf(imgs['1.0']!))
+  })
+})
+
+describe('runTask: no barrier between listing and copying', () => {
+  it('items a planner feeds start copying while it still lists; each is copied and recorded once', async () => {
+    const { dst, imgs, item } = world()
+    const first = item('1.0')
+    const second = item('2.0')
+    let syncedWhileListing: string | undefined
+    const result = await runTask(
+      spec(async (feed) => {
+        feed?.({ items: [first] })
+        // the planner is still "listing" the next repository: the fed item finishes meanwhile
+        for (let i = 0; i < 100 && !dst.tagDigest('mirror/app', '1.0'); i++)
+          await new Promise((r) => setTimeout(r, 5))
+        syncedWhileListing = dst.tagDigest('mirror/app', '1.0')
+        feed?.({ items: [second] })
+        // the plan names every item, those already fed too
+        return { items: [first, second], excluded: [], repositories: 2 }
+      }),
+    )
+    expect(syncedWhileListing).toBe(imgs['1.0']!.digest)
+    expect(result.task).toMatchObject({ status: 'succeeded', items: 2, synced: 2 })
+    expect(result.items.map((i) => i.tag).sort()).toEqual(['1.0', '2.0'])
+    expect(lines().filter((l) => l.type === 'item')).toHaveLength(2)
+  })
+
+  it('a planner that fails after feeding: what it fed still ends and is recorded, the task fails with its code', async () => {
+    const { item } = world()
+    const result = await runTask(
+      spec(async (feed) => {
+        feed?.({ items: [item('1.0')] })
+        throw new ImgsyncError('CATALOG_UNAVAILABLE', 'no catalog')
+      }),
+    )
+    expect(result.task).toMatchObject({ status: 'failed', code: 'CATALOG_UNAVAILABLE', synced: 1 })
+    expect(result.items.map((i) => [i.tag, i.status])).toEqual([['1.0', 'synced']])
   })
 })
 
