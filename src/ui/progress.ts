@@ -142,9 +142,13 @@ export class ProgressView implements TaskListener, BackendWatch {
     this.visible = false
   }
 
-  /** The run is over: nothing more is drawn, the cursor is shown. */
+  /**
+   * The run is over: nothing more is drawn, the cursor is shown, and the line is left empty for the
+   * summary, also of the `^C` a terminal echoes for a Ctrl-C pressed after the stop notice.
+   */
   end(): void {
     this.stop()
+    if (this.opts.enabled) this.stream.write(CLEAR_LINE)
   }
 
   /** Stops drawing for good and gives the terminal back: line cleared, cursor shown, wrap on. */

@@ -123,6 +123,19 @@ describe('ProgressView', () => {
     expect(out.text().endsWith('\r\u001b[K\u001b[?25h\u001b[?7h')).toBe(true)
   })
 
+  it('end() leaves the line empty for the summary, also of a ^C echoed after the stop notice', () => {
+    const out = fakeStream()
+    const view = new ProgressView({ enabled: true, stream: out.stream, tickMs: 60_000 })
+    view.planned(plan(2))
+    view.clear()
+    // the notice was written; the terminal echoed "^C" on the next line; the run ends
+    view.end()
+    expect(out.writes.at(-1)).toBe('\r\u001b[K')
+    const off = fakeStream()
+    new ProgressView({ enabled: false, stream: off.stream }).end()
+    expect(off.writes).toEqual([])
+  })
+
   it('writes nothing when not enabled (not a terminal, or --json)', () => {
     const out = fakeStream()
     const view = new ProgressView({ enabled: false, stream: out.stream })
