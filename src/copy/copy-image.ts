@@ -1,3 +1,4 @@
+import type { LimitFunction } from 'p-limit'
 import { ImgsyncError } from '../errors.js'
 import type { Manifest, ManifestInfo, RegistryApi } from '../registry/api.js'
 import { sha256Digest } from '../registry/digest.js'
@@ -66,6 +67,11 @@ export interface CopyDeps {
   listTargetTags?: (dst: RegistryApi, repo: string) => boolean
   /** manifests copied (or being copied) in this task, so a digest is copied once per task */
   copied?: Map<string, Promise<void>>
+  /**
+   * images being copied at once (--concurrency): an image takes a turn once it is known to need a
+   * copy; checking what the source and target hold (HEADs, lists) takes none
+   */
+  imageSlots?: LimitFunction
 }
 
 /** What the target should end up holding, from the source root and the request's filters. */
@@ -88,6 +94,19 @@ interface Wanted {
  */
 export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyOutcome> {
   const lookup = await startTargetLookup(req, deps)
+  const slot = <T>(fn: () => Promise<T>): Promise<T> => (deps.imageSlots ? deps.imageSlots(fn) : fn())
+  // a tag the target lacks is a copy from the start: it reads nothing before its turn
+  if (lookup.absent && !req.dryRun) return slot(() => resolveAndCopy(req, deps, lookup, (fn) => fn()))
+  return resolveAndCopy(req, deps, lookup, slot)
+}
+
+/** Checks what the source and the target hold, then copies in a turn of `slot` when needed. */
+async function resolveAndCopy(
+  req: CopyRequest,
+  deps: CopyDeps,
+  lookup: TargetLookup,
+  slot: <T>(fn: () => Promise<T>) => Promise<T>,
+): Promise<CopyOutcome> {
   const wanted = await wantedRoot(req, await sourceRoot(req, lookup.absent))
   const { srcInfo, digest: want } = wanted
   const blobs = emptyBlobStats()
@@ -118,8 +137,10 @@ export async function copyImage(req: CopyRequest, deps: CopyDeps): Promise<CopyO
     )
   }
   if (req.dryRun) return outcome('planned', existing ? 'would replace (override)' : 'would copy')
-  const root = await pushImage(req, deps, walker, wanted, lookup.tags)
-  const referrers = req.referrers ? await walker.copyReferrers(srcInfo.digest, new Set()) : 0
+  const { root, referrers } = await slot(async () => {
+    const root = await pushImage(req, deps, walker, wanted, lookup.tags)
+    return { root, referrers: req.referrers ? await walker.copyReferrers(srcInfo.digest, new Set()) : 0 }
+  })
   return {
     status: 'synced',
     digest: want,

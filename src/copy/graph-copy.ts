@@ -148,7 +148,8 @@ export class GraphCopy {
     for (const tag of found.cosignTags) {
       if (seen.has(tag)) continue
       seen.add(tag)
-      // cosign rewrites these tags as signatures are added, so the target follows the source
+      // cosign rewrites these tags as signatures are added, so the target follows the source; it
+      // is part of this image's copy, in its turn (no turn of its own: that could wait for ever)
       await this.copyTagged(
         {
           ...this.req,
@@ -159,7 +160,7 @@ export class GraphCopy {
           types: undefined,
           platforms: undefined,
         },
-        this.deps,
+        { ...this.deps, imageSlots: undefined },
       )
       count++
     }

@@ -27,6 +27,24 @@ async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> 
   }
 }
 
+/** Until a slot of `lane` may be free, or `signal` aborts (the caller then sees it and gives up). */
+function turn(lane: LaneState, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const woken = () => {
+      signal?.removeEventListener('abort', aborted)
+      resolve()
+    }
+    // an aborted waiter leaves the queue, so a freed slot wakes one that still waits
+    const aborted = () => {
+      const at = lane.waiters.indexOf(woken)
+      if (at >= 0) lane.waiters.splice(at, 1)
+      resolve()
+    }
+    lane.waiters.push(woken)
+    signal?.addEventListener('abort', aborted, { once: true })
+  })
+}
+
 /** One lane: at most `limit` in flight; the limit halves on 429 and grows by one per round of successes. */
 class LaneState {
   limit: number
@@ -121,7 +139,7 @@ export class HostThrottle {
         continue
       }
       if (state && state.inFlight >= state.limit) {
-        await new Promise<void>((resolve) => state.waiters.push(resolve))
+        await turn(state, signal)
         continue
       }
       const next = this.nextToken(now)
@@ -144,7 +162,7 @@ export class HostThrottle {
     for (;;) {
       if (signal?.aborted) throw new ImgsyncError('INTERRUPTED', `${this.host}: stopped`)
       if (lane.inFlight < lane.limit) break
-      await new Promise<void>((resolve) => lane.waiters.push(resolve))
+      await turn(lane, signal)
     }
     lane.inFlight++
     let freed = false

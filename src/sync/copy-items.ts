@@ -37,6 +37,7 @@ function copyDeps(spec: TaskSpec, perTarget: Map<string, number>): CopyDeps {
     ),
     referrers: new ReferrerFinder(),
     targetTags: spec.targetTags,
+    imageSlots: pLimit(Math.max(1, spec.concurrency)),
     // one tag list of a target repository replaces a HEAD per tag only where the task has several
     listTargetTags: (dst, repo) => (perTarget.get(targetKey(dst, repo)) ?? 0) > 1,
     copied: new Map(),
@@ -76,15 +77,28 @@ async function copyItem(p: ItemPlan, spec: TaskSpec, deps: CopyDeps, run: TaskRe
   }
 }
 
+/** Tags checked at once where both registries bound their own requests (their `requests` lanes). */
+const CHECKS_IN_FLIGHT = 256
+
 /**
- * The copy step of a task: items start as the planner hands them over (add), at most
- * --concurrency at once, and settle() returns when every started item is recorded (or cut off
- * after an interrupt).
+ * Items in flight: checking a tag costs a request or two, which the registries' requests lanes
+ * bound, so many are checked at once and only copies wait for one of the --concurrency image
+ * slots; a backend without lanes (an OCI layout) is checked --concurrency items at a time.
+ */
+function checksInFlight(p: ItemPlan, concurrency: number): number {
+  const lanes = p.src.transferSlots !== undefined && p.dst.transferSlots !== undefined
+  return Math.max(1, lanes ? Math.max(concurrency, CHECKS_IN_FLIGHT) : concurrency)
+}
+
+/**
+ * The copy step of a task: items start as the planner hands them over (add), many checked at
+ * once and --concurrency copied at once, and settle() returns when every started item is recorded
+ * (or cut off after an interrupt).
  */
 export class CopyStep {
   private readonly perTarget = new Map<string, number>()
   private readonly deps: CopyDeps
-  private readonly limit: LimitFunction
+  private limit: LimitFunction | undefined
   private readonly started = new Set<ItemPlan>()
   private readonly recorded = new Set<ItemPlan>()
   private readonly running: Promise<void>[] = []
@@ -94,7 +108,6 @@ export class CopyStep {
     private readonly run: TaskRecords,
   ) {
     this.deps = copyDeps(spec, this.perTarget)
-    this.limit = pLimit(Math.max(1, spec.concurrency))
   }
 
   /** Starts the batch's items that have not started yet (a plan's items may have been fed before). */
@@ -114,6 +127,7 @@ export class CopyStep {
     for (const p of fresh) {
       this.started.add(p)
       const copy = async () => this.recordOnce(p, await copyItem(p, this.spec, this.deps, this.run))
+      this.limit ??= pLimit(checksInFlight(p, this.spec.concurrency))
       this.running.push(this.limit(copy))
     }
   }

@@ -212,4 +212,24 @@ describe('registries.NAME.concurrency: requests and blob transfers, each its own
       await dst.stop()
     }
   })
+
+  it('checking tags is bounded by the requests lane, not by --concurrency (images copied at once)', async () => {
+    const dst = await startRegistry()
+    const from = await startFlightProxy(src.url, { latency: 20 })
+    const to = await startFlightProxy(dst.url, { latency: 20 })
+    try {
+      const file = await ruleFile('checks', from.host, to.host, { src: 'concurrency: { requests: 6 }' })
+      const cold = await trigger(file, 'checks', ['--concurrency', '2'])
+      expect(cold.code, cold.stderr).toBe(0)
+      from.reset()
+      const noop = await trigger(file, 'checks', ['--concurrency', '2'])
+      expect(noop.code, noop.stderr).toBe(0)
+      expect((JSON.parse(noop.stdout) as TaskJson).tasks[0]!.task).toMatchObject({ synced: 0, failed: 0 })
+      // a no-op is all HEADs at the source: six at once, though only two images may be copied at once
+      expect(from.maxInFlight.requests).toBe(6)
+    } finally {
+      await Promise.all([from.close(), to.close()])
+      await dst.stop()
+    }
+  })
 })

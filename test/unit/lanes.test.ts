@@ -57,6 +57,31 @@ describe('HostThrottle lanes', () => {
     first()
   })
 
+  it('a waiter whose run stops gives up at once and leaves the queue: a freed slot wakes the next', async () => {
+    const t = new HostThrottle('h', { requests: 1, blobs: 1 })
+    await t.acquire()
+    const stop = new AbortController()
+    const stopped = rejection(t.acquire(stop.signal))
+    let next = false
+    const waiting = t.acquire().then(() => {
+      next = true
+    })
+    stop.abort()
+    expect((await stopped).code).toBe('INTERRUPTED')
+    t.release('ok')
+    await waiting
+    expect(next).toBe(true)
+    t.release('ok')
+    // the same for a transfer waiting for its slot
+    const held = await t.transfer()
+    const gone = new AbortController()
+    const refused = rejection(t.transfer(gone.signal))
+    gone.abort()
+    expect((await refused).code).toBe('INTERRUPTED')
+    held()
+    ;(await t.transfer())()
+  })
+
   it('lanes default to --concurrency each; a registry entry sets either', () => {
     expect(laneLimits(undefined, 8)).toEqual({ requests: 8, blobs: 8 })
     expect(laneLimits({ requests: 32 }, 8)).toEqual({ requests: 32, blobs: 8 })
