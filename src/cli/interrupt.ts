@@ -2,6 +2,7 @@
 // gets its final task line (interrupted, with what it had done) in the records, and one summary line.
 import type { ItemRecord, TaskRecord } from '../records/types.js'
 import type { TaskListener, TaskResult } from '../sync/task.js'
+import { successRate } from '../sync/task-records.js'
 
 /** Follows the tasks of a run (as a listener) so that a forced stop can close them. */
 export class RunningTasks implements TaskListener {
@@ -31,14 +32,13 @@ export class RunningTasks implements TaskListener {
 
 /** The final line of a task cut off by a second signal (the live record is left as it is). */
 export function abandonedTask(task: TaskRecord, signal: NodeJS.Signals, now = Date.now()): TaskRecord {
-  const ran = task.synced + task.skipped + task.failed
   return {
     ...task,
     status: 'interrupted',
     code: 'INTERRUPTED',
     message: `stopped at once by a second ${signal}; run the same command again to finish`,
     durationMs: Math.max(0, now - Date.parse(task.startedAt)),
-    successRate: ran === 0 ? 0 : Math.round(((task.synced + task.skipped) / ran) * 10_000) / 10_000,
+    successRate: successRate({ ...task, status: 'interrupted' }),
   }
 }
 

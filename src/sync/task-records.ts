@@ -149,12 +149,7 @@ export class TaskRecords {
     const signalled = spec.signal?.aborted ?? false
     const interrupted = signalled && !this.complete(ran)
     task.status = error ? 'failed' : finalStatus(task, interrupted)
-    task.successRate =
-      ran === 0
-        ? task.status === 'succeeded'
-          ? 1
-          : 0
-        : Math.round(((task.synced + task.skipped) / ran) * 10_000) / 10_000
+    task.successRate = successRate(task)
     if (error) {
       task.code = error.code
       task.message = withHint(error)
@@ -172,4 +167,14 @@ export class TaskRecords {
     spec.listener?.taskDone?.(task)
     return { task, items: this.items, excluded: this.excluded }
   }
+}
+
+/**
+ * Synced and skipped items of those that ended, to 4 decimals. A task in which nothing ran is no
+ * 100%, unless it succeeded (an empty selection).
+ */
+export function successRate(task: TaskRecord): number {
+  const ran = task.synced + task.skipped + task.failed
+  if (ran === 0) return task.status === 'succeeded' ? 1 : 0
+  return Math.round(((task.synced + task.skipped) / ran) * 10_000) / 10_000
 }
