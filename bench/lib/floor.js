@@ -1,10 +1,12 @@
 // The round-trip floor of a WAN scenario: the least time the requests that must happen allow.
 //
-//   floor = ceil(required requests / concurrency) × delay per request
+//   floor = max over each registry and lane of ceil(its required requests / the lane's limit) × delay
 //
-// with the concurrency imgsync runs at (--concurrency) and the delay the link proxies add to every
-// request (--wan-delay). With a bandwidth cap (--wan-bandwidth) the floor is at least the unique
-// blob bytes / bandwidth. It leaves out everything else a copy costs (ordering between requests,
+// with the lanes imgsync runs each registry in at --concurrency N: blob transfers (a blob GET at the
+// source, an upload's closing PUT at the target) N at once, every other request 4 × N (at most 256;
+// src/sync/registries.ts laneLimits), and the delay the link proxies add to every request
+// (--wan-delay). With a bandwidth cap (--wan-bandwidth) the floor is at least the unique blob bytes /
+// bandwidth. It leaves out everything else a copy costs (start-up, ordering between requests,
 // throughput, CPU), so no tool can beat it and a tool near it loses little to the link.
 import { ratio } from './format.js'
 import { median } from './measure.js'
@@ -41,16 +43,30 @@ export function requiredRequests(kind, corpus) {
 
 const sum = (counts) => Object.values(counts).reduce((n, x) => n + x, 0)
 
-/** The floor of `required` at `concurrency` requests in flight, `delayMs` each. */
-export function roundTripFloor(required, { concurrency, delayMs, bandwidth = 0, bytes = 0 }) {
+/** The lanes imgsync gives each registry at `concurrency` when its entry does not say. */
+export function imgsyncLanes(concurrency) {
+  return { requests: Math.min(256, 4 * concurrency), blobs: concurrency }
+}
+
+/** Requests of these kinds go in a registry's blob-transfer lane; every other kind in its requests lane. */
+const TRANSFER_KINDS = new Set(['blob GET', 'upload PUT'])
+
+/** The floor of `required` with each registry's `lanes` in flight, `delayMs` each. */
+export function roundTripFloor(required, { lanes, delayMs, bandwidth = 0, bytes = 0 }) {
   const requests = sum(required.source) + sum(required.target)
-  const roundTrips = Math.ceil(requests / concurrency)
+  let roundTrips = 0
+  for (const counts of [required.source, required.target]) {
+    let transfers = 0
+    for (const [kind, n] of Object.entries(counts)) if (TRANSFER_KINDS.has(kind)) transfers += n
+    const others = sum(counts) - transfers
+    roundTrips = Math.max(roundTrips, Math.ceil(transfers / lanes.blobs), Math.ceil(others / lanes.requests))
+  }
   const roundTripMs = roundTrips * delayMs
   const transferMs = bandwidth > 0 ? Math.round((bytes / bandwidth) * 1000) : 0
   return {
     required,
     requests,
-    concurrency,
+    lanes,
     delayMs,
     roundTrips,
     roundTripMs,

@@ -23,8 +23,10 @@ const WAN_TEXT = wrap(
     '`--wan-delay` ms (25 by default) before passing it on, can cap the bandwidth each way ' +
     '(`--wan-bandwidth`), and counts requests by kind at each side; imgsync and skopeo go through the ' +
     'same proxies, on a corpus of `--wan-repos` × `--wan-tags` (30 × 5 by default) images. The ' +
-    '**round-trip floor** is the least time the requests that must happen allow at imgsync’s ' +
-    '`--concurrency` (8 by default): ceil(required requests / concurrency) × delay. A cold sync requires, ' +
+    '**round-trip floor** is the least time the requests that must happen allow in the lanes imgsync ' +
+    'gives each registry at `--concurrency` N (8 by default): N blob transfers and 4 × N other requests ' +
+    'in flight. Per registry, ceil(required blob GETs or upload PUTs / N) and ceil(other required ' +
+    'requests / 4N) round trips; the floor is the most of these × delay. A cold sync requires, ' +
     'at the source, one tag list per repository, one manifest GET per manifest (tags and the children of ' +
     'an index) and one blob GET per unique blob, and at the target one upload (its closing PUT) per unique ' +
     'blob and one manifest PUT per manifest; a no-op requires one tag list per repository on each side ' +

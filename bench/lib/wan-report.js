@@ -85,9 +85,11 @@ function kindTable(wan) {
 export function wanMarkdown(wan) {
   const p = wan.params
   const bw = p.bandwidth > 0 ? `, ${mb(p.bandwidth)}/s each way per link` : ''
+  // results written before the lanes: one concurrency for every request
+  const lanes = p.lanes ?? { requests: p.concurrency, blobs: p.concurrency }
   const lines = [
     `WAN: every request to either registry held ${p.delayMs} ms at its proxy${bw}; imgsync \`--concurrency ${p.concurrency}\`.`,
-    `Round-trip floor = ceil(required requests / ${p.concurrency}) × ${p.delayMs} ms${p.bandwidth > 0 ? ', and at least the unique blob bytes / bandwidth' : ''}.`,
+    `Round-trip floor = the most, over each registry, of ceil(required blob transfers / ${lanes.blobs}) and ceil(other required requests / ${lanes.requests}), × ${p.delayMs} ms (imgsync's lanes at \`--concurrency ${p.concurrency}\`)${p.bandwidth > 0 ? ', and at least the unique blob bytes / bandwidth' : ''}.`,
     '',
     '| WAN scenario | imgsync | skopeo | imgsync / skopeo | round-trip floor | imgsync / floor | skopeo / floor | requests imgsync: source + target | skopeo: source + target |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

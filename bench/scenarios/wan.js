@@ -2,7 +2,7 @@
 // layer again, with both registries behind link proxies that hold every request for --wan-delay ms
 // (and cap the bandwidth with --wan-bandwidth); imgsync and skopeo go through the same proxies.
 
-import { requiredRequests, roundTripFloor, wanScenario } from '../lib/floor.js'
+import { imgsyncLanes, requiredRequests, roundTripFloor, wanScenario } from '../lib/floor.js'
 import { log } from '../lib/format.js'
 import { startLinkProxy } from '../lib/link-proxy.js'
 import { big } from './big.js'
@@ -16,9 +16,15 @@ export async function wan(bench) {
   const o = bench.o
   const settings = { delayMs: o.wanDelayMs, bandwidth: o.wanBandwidth }
   const floorOf = (kind, corpus, bytes = 0) =>
-    roundTripFloor(requiredRequests(kind, corpus), { concurrency: o.concurrency, ...settings, bytes })
+    roundTripFloor(requiredRequests(kind, corpus), { lanes: imgsyncLanes(o.concurrency), ...settings, bytes })
   const out = {
-    params: { ...settings, concurrency: o.concurrency, repos: o.wanRepos, tags: o.wanTags },
+    params: {
+      ...settings,
+      concurrency: o.concurrency,
+      lanes: imgsyncLanes(o.concurrency),
+      repos: o.wanRepos,
+      tags: o.wanTags,
+    },
     corpus: undefined,
     scenarios: {},
   }

@@ -19,6 +19,9 @@ export interface LaneLimits {
   blobs: number
 }
 
+/** The most one lane may hold, whoever sets it. */
+export const MAX_LANE = 256
+
 async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
   try {
     await sleep(ms, undefined, { signal })

@@ -1,4 +1,5 @@
 import * as z from 'zod'
+import { MAX_LANE } from '../registry/host-throttle.js'
 import { parseByteSize } from '../text.js'
 import { hostError } from './checks.js'
 import { checkedString } from './schema-checks.js'
@@ -61,21 +62,22 @@ const UploadSchema = z
   })
   .meta({ description: 'How blobs are uploaded to this registry.' })
 
-const laneLimit = (what: string) => positiveInt(what).max(256, { error: 'must be at most 256' })
+const laneLimit = (what: string) => positiveInt(what).max(MAX_LANE, { error: `must be at most ${MAX_LANE}` })
 
 /**
  * How much goes to this registry at once: a number for both lanes, or each lane on its own.
- * Unset lanes follow --concurrency.
+ * Unset: blob transfers follow --concurrency, requests four times that.
  */
 const ConcurrencySchema = z
   .union([
     laneLimit('requests and blob transfers in flight to this registry').meta({
-      description: 'Requests and blob transfers in flight to this registry, each (default: --concurrency).',
+      description:
+        'Requests and blob transfers in flight to this registry, each (default: blobs --concurrency, requests 4 × --concurrency).',
     }),
     z.strictObject({
       requests: laneLimit('requests in flight to this registry').optional().meta({
         description:
-          'Requests waiting for an answer at once (HEADs, manifests, tag lists, referrers, a blob download until its bytes start): each costs a round trip, little bandwidth (default: --concurrency).',
+          'Requests waiting for an answer at once (HEADs, manifests, tag lists, referrers, a blob download until its bytes start): each costs a round trip, little bandwidth (default: 4 × --concurrency, at most 256).',
       }),
       blobs: laneLimit('blob transfers in flight to or from this registry').optional().meta({
         description:

@@ -1,7 +1,7 @@
 import type { RegistryApi, RequestCounts } from '../registry/api.js'
 import { type CredentialSource, type Credentials, staticCredentials } from '../registry/auth.js'
 import { chainCredentials, dockerConfigCredentials } from '../registry/credentials.js'
-import { HostThrottle, type LaneLimits } from '../registry/host-throttle.js'
+import { HostThrottle, type LaneLimits, MAX_LANE } from '../registry/host-throttle.js'
 import { HttpRegistry } from '../registry/http-registry.js'
 import { OCI_PREFIX } from '../registry/location.js'
 import { type OciLayoutMode, OciLayoutRegistry } from '../registry/oci-layout.js'
@@ -51,14 +51,22 @@ export interface RegistryEndpoint {
 /** Requests and blob transfers in flight per registry when neither its entry nor --concurrency says. */
 const DEFAULT_CONCURRENCY = 8
 
+/** Requests waiting for an answer, per blob transfer in flight, when the entry does not say. */
+const REQUESTS_PER_TRANSFER = 4
+
 /**
- * A registry's lanes: what its entry sets, else --concurrency for each (README: --concurrency is the
- * blob transfers in flight and the requests per registry). Blob transfers never hold a request
- * slot, so uploads in flight cannot starve the HEADs and manifests queued behind them.
+ * A registry's lanes: what its entry sets, else blob transfers = --concurrency and requests = four
+ * times that. A request waiting for an answer costs the registry little and the link a round trip,
+ * so on a far registry the checks, manifests and upload starts want many more in flight than the
+ * transfers that fill the bandwidth (a WAN no-op of 152 tags: 1.07 s with 8, 0.71 s with 32). Blob
+ * transfers never hold a request slot, so uploads in flight cannot starve the HEADs behind them.
  */
 export function laneLimits(cfg: Partial<LaneLimits> | undefined, concurrency?: number): LaneLimits {
   const n = concurrency ?? DEFAULT_CONCURRENCY
-  return { requests: cfg?.requests ?? n, blobs: cfg?.blobs ?? n }
+  return {
+    requests: cfg?.requests ?? Math.min(MAX_LANE, n * REQUESTS_PER_TRANSFER),
+    blobs: cfg?.blobs ?? n,
+  }
 }
 
 const sourceIds = new WeakMap<CredentialSource, number>()

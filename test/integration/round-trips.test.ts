@@ -2,7 +2,8 @@
 // of each (CNCF distribution behind it), so a round trip that does not pay stays gone — no blob HEAD
 // before a mount or into a repository the task creates, no manifest HEAD that a GET follows anyway,
 // one target tag list per repository instead of a HEAD per tag, one referrers probe rather than one
-// per tag — and the rule file's per-lane concurrency is checked and honoured (counted in flight).
+// per tag — and the rule file's per-lane concurrency (and its defaults) is checked and honoured (counted
+// in flight).
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -207,6 +208,28 @@ describe('registries.NAME.concurrency: requests and blob transfers, each its own
       // a transfer holds a slot at both ends: the source's 2 bound the target's uploads too
       expect(to.maxInFlight.requests).toBe(2)
       expect(to.maxInFlight.blobs).toBeLessThanOrEqual(2)
+    } finally {
+      await Promise.all([from.close(), to.close()])
+      await dst.stop()
+    }
+  })
+
+  it('unset lanes: blob transfers follow --concurrency, requests four times that', async () => {
+    const dst = await startRegistry()
+    const from = await startFlightProxy(src.url, { latency: 20 })
+    const to = await startFlightProxy(dst.url, { latency: 20 })
+    try {
+      const file = await ruleFile('defaults', from.host, to.host)
+      const cold = await trigger(file, 'defaults', ['--concurrency', '1'])
+      expect(cold.code, cold.stderr).toBe(0)
+      expect(from.maxInFlight.blobs).toBe(1)
+      expect(to.maxInFlight.blobs).toBe(1)
+      from.reset()
+      const noop = await trigger(file, 'defaults', ['--concurrency', '1'])
+      expect(noop.code, noop.stderr).toBe(0)
+      expect((JSON.parse(noop.stdout) as TaskJson).tasks[0]!.task).toMatchObject({ synced: 0, failed: 0 })
+      // nine tags to check, three repositories to list: four at once at the source, never more
+      expect(from.maxInFlight.requests).toBe(4)
     } finally {
       await Promise.all([from.close(), to.close()])
       await dst.stop()

@@ -82,11 +82,13 @@ describe('HostThrottle lanes', () => {
     ;(await t.transfer())()
   })
 
-  it('lanes default to --concurrency each; a registry entry sets either', () => {
-    expect(laneLimits(undefined, 8)).toEqual({ requests: 8, blobs: 8 })
-    expect(laneLimits({ requests: 32 }, 8)).toEqual({ requests: 32, blobs: 8 })
+  it('lanes default to --concurrency blob transfers and four times that requests; a registry entry sets either', () => {
+    expect(laneLimits(undefined, 8)).toEqual({ requests: 32, blobs: 8 })
+    expect(laneLimits({ requests: 12 }, 8)).toEqual({ requests: 12, blobs: 8 })
+    expect(laneLimits({ blobs: 2 }, 8)).toEqual({ requests: 32, blobs: 2 })
     expect(laneLimits({ requests: 2, blobs: 1 }, 8)).toEqual({ requests: 2, blobs: 1 })
-    expect(laneLimits(undefined)).toEqual({ requests: 8, blobs: 8 })
+    expect(laneLimits(undefined)).toEqual({ requests: 32, blobs: 8 })
+    expect(laneLimits(undefined, 64)).toEqual({ requests: 256, blobs: 64 })
   })
 })
 
