@@ -32,20 +32,16 @@ async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> 
 
 /** Until a slot of `lane` may be free, or `signal` aborts (the caller then sees it and gives up). */
 function turn(lane: LaneState, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const woken = () => {
-      signal?.removeEventListener('abort', aborted)
-      resolve()
-    }
-    // an aborted waiter leaves the queue, so a freed slot wakes one that still waits
-    const aborted = () => {
-      const at = lane.waiters.indexOf(woken)
-      if (at >= 0) lane.waiters.splice(at, 1)
-      resolve()
-    }
-    lane.waiters.push(woken)
-    signal?.addEventListener('abort', aborted, { once: true })
+  return new Promise<void>((wake) => {
+    lane.waiters.push({ wake, signal })
+    lane.watch(signal)
   })
+}
+
+/** One waiter of a lane: woken by a freed slot, or by its stop signal. */
+interface Waiter {
+  wake: () => void
+  signal: AbortSignal | undefined
 }
 
 /** One lane: at most `limit` in flight; the limit halves on 429 and grows by one per round of successes. */
@@ -54,7 +50,9 @@ class LaneState {
   inFlight = 0
   private successes = 0
   private lastDecrease = 0
-  readonly waiters: (() => void)[] = []
+  readonly waiters: Waiter[] = []
+  /** stop signals this lane listens to: one listener each, however many wait under it (Node warns past 10) */
+  private readonly watched = new WeakSet<AbortSignal>()
 
   constructor(readonly max: number) {
     this.limit = max
@@ -80,7 +78,25 @@ class LaneState {
 
   free(): void {
     this.inFlight = Math.max(0, this.inFlight - 1)
-    this.waiters.shift()?.()
+    this.waiters.shift()?.wake()
+  }
+
+  /** Wakes every waiter. */
+  wakeAll(): void {
+    for (const w of this.waiters.splice(0)) w.wake()
+  }
+
+  /** On `signal`'s abort, its waiters leave the queue (so a freed slot wakes one that still waits). */
+  watch(signal: AbortSignal | undefined): void {
+    if (!signal || this.watched.has(signal)) return
+    this.watched.add(signal)
+    const aborted = () => {
+      const gone = this.waiters.filter((w) => w.signal === signal)
+      this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.signal !== signal))
+      for (const w of gone) w.wake()
+    }
+    if (signal.aborted) aborted()
+    else signal.addEventListener('abort', aborted, { once: true })
   }
 }
 
@@ -191,7 +207,7 @@ export class HostThrottle {
   pause(ms: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms)
     // those waiting for a slot now wait for the pause instead
-    for (const l of Object.values(this.lanes)) for (const w of l.waiters.splice(0)) w()
+    for (const l of Object.values(this.lanes)) l.wakeAll()
   }
 
   private pastBudget(left: number): ImgsyncError {

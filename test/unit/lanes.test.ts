@@ -82,6 +82,31 @@ describe('HostThrottle lanes', () => {
     ;(await t.transfer())()
   })
 
+  it('many waiters under one stop signal: one listener on it, no MaxListeners warning, all end on a stop', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.name)
+    process.on('warning', onWarning)
+    try {
+      const t = new HostThrottle('h', { requests: 1, blobs: 1 })
+      const held = await t.transfer()
+      await t.acquire() // both lanes full: everything below waits
+      const stop = new AbortController()
+      const waiting = Array.from({ length: 40 }, () => rejection(t.transfer(stop.signal)))
+      const requests = Array.from({ length: 40 }, () => rejection(t.acquire(stop.signal)))
+      await tick()
+      stop.abort()
+      for (const e of await Promise.all([...waiting, ...requests])) expect(e.code).toBe('INTERRUPTED')
+      await tick()
+      expect(warnings).toEqual([])
+      held()
+      t.release('ok')
+      // the lane is whole again: a new transfer gets the freed slot at once
+      ;(await t.transfer())()
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   it('lanes default to --concurrency blob transfers and four times that requests; a registry entry sets either', () => {
     expect(laneLimits(undefined, 8)).toEqual({ requests: 32, blobs: 8 })
     expect(laneLimits({ requests: 12 }, 8)).toEqual({ requests: 12, blobs: 8 })
