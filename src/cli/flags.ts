@@ -48,7 +48,8 @@ export const taskFlags = {
   }),
   'dry-run': Flags.boolean({ summary: 'Show what would be copied, skipped or refused, and change nothing.' }),
   concurrency: Flags.integer({
-    summary: 'Images and blob transfers in flight at once; requests waiting for an answer, 4 × this per registry.',
+    summary:
+      'Images and blob transfers in flight at once; requests waiting for an answer, 4 × this per registry.',
     default: 8,
     min: 1,
     max: 64,

@@ -8,7 +8,7 @@ import { ImgsyncError } from '../errors.js'
 import type { LogLevel } from '../log.js'
 import { DEFAULT_ROTATION, type Rotation } from '../records/store.js'
 import type { Credentials } from '../registry/auth.js'
-import { DEFAULT_CONFIG_PATH } from '../rules/load.js'
+import { DEFAULT_CONFIG_PATH } from '../rules/default-path.js'
 import type { CacheSettings, NetworkSettings } from '../sync/run-context.js'
 import { parseByteSize } from '../text.js'
 

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { type Document, LineCounter, parseDocument, visit } from 'yaml'
 import { ImgsyncError } from '../errors.js'
+import { DEFAULT_CONFIG_PATH } from './default-path.js'
 import { interpolate, type Path } from './interpolate.js'
 import {
   configError,
@@ -12,8 +13,6 @@ import {
 } from './problems.js'
 import { PARSE_OPTIONS } from './render.js'
 import { type RuleFile, RuleFileSchema } from './schema.js'
-
-export const DEFAULT_CONFIG_PATH = 'imgsync.yaml'
 
 export interface LoadedRuleFile {
   /** the path as given: messages name the file the way the user wrote it */
