@@ -60,7 +60,7 @@ export function markdown(res) {
     ...scenarioRows(res),
   ]
   const targets = [
-    '| Target (issue 8) | Measured | Met |',
+    '| Target (issue 16) | Measured | Met |',
     '| --- | ---: | :---: |',
     ...res.targets.map((t) => `| ${t.label} | ${t.shown} | ${t.met ? 'yes' : '**no**'} |`),
   ]

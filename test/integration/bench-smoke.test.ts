@@ -45,6 +45,16 @@ describe('bench smoke run', () => {
     for (const tool of ['imgsync', 'skopeo']) expect(res.scenarios.noop[tool].blobBytes).toBe(0)
     expect(res.scenarios.cold.imgsync.items).toEqual({ synced: 4, skipped: 0, failed: 0 })
     expect(res.scenarios.noop.imgsync.items).toEqual({ synced: 0, skipped: 4, failed: 0 })
-    expect(res.targets.map((t: { id: string }) => t.id)).toEqual(['cold', 'bytes', 'noop', 'startup'])
+    // the tiny WAN run is judged too: against skopeo and against its round-trip floor
+    expect(res.targets.map((t: { id: string }) => t.id)).toEqual([
+      'cold',
+      'bytes',
+      'noop',
+      'wan-cold',
+      'wan-cold-floor',
+      'wan-noop',
+      'wan-noop-floor',
+      'startup',
+    ])
   })
 })

@@ -73,6 +73,19 @@ function trigger(file: string, name: string, extra: string[] = []) {
   })
 }
 
+/** A fresh target registry; `fn` gets flight proxies (20 ms each way) in front of the source and it. */
+async function overFarLink(fn: (from: FlightProxy, to: FlightProxy) => Promise<void>): Promise<void> {
+  const dst = await startRegistry()
+  const from = await startFlightProxy(src.url, { latency: 20 })
+  const to = await startFlightProxy(dst.url, { latency: 20 })
+  try {
+    await fn(from, to)
+  } finally {
+    await Promise.all([from.close(), to.close()])
+    await dst.stop()
+  }
+}
+
 /** where the rule `mirror` puts a source repository: its namespace replaces the source's */
 const target = (repo: string) => `mirror/${repo.split('/').slice(1).join('/')}`
 
@@ -193,10 +206,7 @@ describe('registries.NAME.concurrency: requests and blob transfers, each its own
   })
 
   it('each registry gets at most its lanes in flight (counted at its proxy), and uses them', async () => {
-    const dst = await startRegistry()
-    const from = await startFlightProxy(src.url, { latency: 20 })
-    const to = await startFlightProxy(dst.url, { latency: 20 })
-    try {
+    await overFarLink(async (from, to) => {
       const file = await ruleFile('lanes', from.host, to.host, {
         src: 'concurrency: { requests: 3, blobs: 2 }',
         dst: 'concurrency: { requests: 2, blobs: 4 }',
@@ -210,17 +220,11 @@ describe('registries.NAME.concurrency: requests and blob transfers, each its own
       // a transfer holds a slot at both ends: the source's 2 bound the target's uploads too
       expect(to.maxInFlight.requests).toBe(2)
       expect(to.maxInFlight.blobs).toBeLessThanOrEqual(2)
-    } finally {
-      await Promise.all([from.close(), to.close()])
-      await dst.stop()
-    }
+    })
   })
 
   it('unset lanes: blob transfers follow --concurrency, requests four times that', async () => {
-    const dst = await startRegistry()
-    const from = await startFlightProxy(src.url, { latency: 20 })
-    const to = await startFlightProxy(dst.url, { latency: 20 })
-    try {
+    await overFarLink(async (from, to) => {
       const file = await ruleFile('defaults', from.host, to.host)
       const cold = await trigger(file, 'defaults', ['--concurrency', '1'])
       expect(cold.code, cold.stderr).toBe(0)
@@ -232,17 +236,11 @@ describe('registries.NAME.concurrency: requests and blob transfers, each its own
       expect((JSON.parse(noop.stdout) as TaskJson).tasks[0]!.task).toMatchObject({ synced: 0, failed: 0 })
       // nine tags to check, three repositories to list: four at once at the source, never more
       expect(from.maxInFlight.requests).toBe(4)
-    } finally {
-      await Promise.all([from.close(), to.close()])
-      await dst.stop()
-    }
+    })
   })
 
   it('checking tags is bounded by the requests lane, not by --concurrency (images copied at once)', async () => {
-    const dst = await startRegistry()
-    const from = await startFlightProxy(src.url, { latency: 20 })
-    const to = await startFlightProxy(dst.url, { latency: 20 })
-    try {
+    await overFarLink(async (from, to) => {
       const file = await ruleFile('checks', from.host, to.host, { src: 'concurrency: { requests: 6 }' })
       const cold = await trigger(file, 'checks', ['--concurrency', '2'])
       expect(cold.code, cold.stderr).toBe(0)
@@ -252,9 +250,6 @@ describe('registries.NAME.concurrency: requests and blob transfers, each its own
       expect((JSON.parse(noop.stdout) as TaskJson).tasks[0]!.task).toMatchObject({ synced: 0, failed: 0 })
       // a no-op is all HEADs at the source: six at once, though only two images may be copied at once
       expect(from.maxInFlight.requests).toBe(6)
-    } finally {
-      await Promise.all([from.close(), to.close()])
-      await dst.stop()
-    }
+    })
   })
 })
