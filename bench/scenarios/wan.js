@@ -15,13 +15,14 @@ export const wanEnabled = (o) => o.only.has('wan') && o.wanDelayMs > 0
 export async function wan(bench) {
   const o = bench.o
   const settings = { delayMs: o.wanDelayMs, bandwidth: o.wanBandwidth }
+  const lanes = imgsyncLanes(o.concurrency)
   const floorOf = (kind, corpus, bytes = 0) =>
-    roundTripFloor(requiredRequests(kind, corpus), { lanes: imgsyncLanes(o.concurrency), ...settings, bytes })
+    roundTripFloor(requiredRequests(kind, corpus), { lanes, ...settings, bytes })
   const out = {
     params: {
       ...settings,
       concurrency: o.concurrency,
-      lanes: imgsyncLanes(o.concurrency),
+      lanes,
       repos: o.wanRepos,
       tags: o.wanTags,
     },

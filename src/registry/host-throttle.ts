@@ -30,14 +30,6 @@ async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> 
   }
 }
 
-/** Until a slot of `lane` may be free, or `signal` aborts (the caller then sees it and gives up). */
-function turn(lane: LaneState, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((wake) => {
-    lane.waiters.push({ wake, signal })
-    lane.watch(signal)
-  })
-}
-
 /** One waiter of a lane: woken by a freed slot, or by its stop signal. */
 interface Waiter {
   wake: () => void
@@ -50,7 +42,7 @@ class LaneState {
   inFlight = 0
   private successes = 0
   private lastDecrease = 0
-  readonly waiters: Waiter[] = []
+  private waiters: Waiter[] = []
   /** stop signals this lane listens to: one listener each, however many wait under it (Node warns past 10) */
   private readonly watched = new WeakSet<AbortSignal>()
 
@@ -86,13 +78,21 @@ class LaneState {
     for (const w of this.waiters.splice(0)) w.wake()
   }
 
+  /** Until a slot may be free, or `signal` aborts (the caller then sees it and gives up). */
+  turn(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((wake) => {
+      this.waiters.push({ wake, signal })
+      this.watch(signal)
+    })
+  }
+
   /** On `signal`'s abort, its waiters leave the queue (so a freed slot wakes one that still waits). */
-  watch(signal: AbortSignal | undefined): void {
+  private watch(signal: AbortSignal | undefined): void {
     if (!signal || this.watched.has(signal)) return
     this.watched.add(signal)
     const aborted = () => {
       const gone = this.waiters.filter((w) => w.signal === signal)
-      this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.signal !== signal))
+      this.waiters = this.waiters.filter((w) => w.signal !== signal)
       for (const w of gone) w.wake()
     }
     if (signal.aborted) aborted()
@@ -158,7 +158,7 @@ export class HostThrottle {
         continue
       }
       if (state && state.inFlight >= state.limit) {
-        await turn(state, signal)
+        await state.turn(signal)
         continue
       }
       const next = this.nextToken(now)
@@ -181,7 +181,7 @@ export class HostThrottle {
     for (;;) {
       if (signal?.aborted) throw new ImgsyncError('INTERRUPTED', `${this.host}: stopped`)
       if (lane.inFlight < lane.limit) break
-      await turn(lane, signal)
+      await lane.turn(signal)
     }
     lane.inFlight++
     let freed = false

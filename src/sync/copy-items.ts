@@ -121,7 +121,7 @@ export class CopyStep {
     }
     // the target tag lists items wait for (where several go into one repository): asked now
     for (const p of fresh) {
-      if (p.dstTag && (this.perTarget.get(targetKey(p.dst, p.dstRepo)) ?? 0) > 1)
+      if (p.dstTag && this.deps.listTargetTags?.(p.dst, p.dstRepo))
         void this.deps.referrers.listedTags(p.dst, p.dstRepo)
     }
     for (const p of fresh) {
