@@ -698,14 +698,24 @@ describe.concurrent('imgsync through each personality', () => {
     const { run } = await storm()
     const waited = run.json.items.filter((i) => (i.rateLimitWaitMs ?? 0) > 0)
     expect(waited.length, show(run.json.items.slice(0, 3))).toBeGreaterThan(0)
-    for (const i of waited) expect(i.retries).toBeGreaterThan(0)
+    // an item whose own request met a 429 retried after the pause; others may only have waited out
+    // the host's pause another item's 429 set, without a retry of their own
+    expect(waited.filter((i) => (i.retries ?? 0) > 0).length, show(waited.slice(0, 3))).toBeGreaterThan(0)
     const records = (await readRecords(run.records)).filter((r) => r.type === 'item')
-    expect(
-      records.filter((r) => Number(r.rateLimitWaitMs ?? 0) > 0 && Number(r.retries ?? 0) > 0).length,
-    ).toBe(waited.length)
+    for (const i of run.json.items) {
+      const r = records.find((x) => x.tag === i.tag)
+      expect(r, `no record for ${i.tag}`).toBeDefined()
+      expect({ tag: r?.tag, retries: r?.retries, rateLimitWaitMs: r?.rateLimitWaitMs }).toEqual({
+        tag: i.tag,
+        retries: i.retries,
+        rateLimitWaitMs: i.rateLimitWaitMs,
+      })
+    }
     // items that never waited or retried do not carry the fields
-    for (const i of run.json.items.filter((x) => !waited.includes(x) && !x.retries))
-      expect(i.rateLimitWaitMs).toBeUndefined()
+    for (const i of run.json.items.filter((x) => !x.rateLimitWaitMs && !x.retries)) {
+      expect(i).not.toHaveProperty('rateLimitWaitMs')
+      expect(i).not.toHaveProperty('retries')
+    }
   }, 150_000)
 
   it('--json items and records carry resumedBytes after the PATCH reset', async () => {
