@@ -24,6 +24,8 @@ export type Fault =
   | { kind: 'stall'; ms: number; afterBytes?: number }
   /** wait `ms`, then forward normally */
   | { kind: 'delay'; ms: number }
+  /** wait until `until` settles (at most two minutes), then forward normally: a gate the test opens */
+  | { kind: 'hold'; until: Promise<unknown> }
   /** forward the body at about `bytesPerSecond` */
   | { kind: 'throttle'; bytesPerSecond: number }
   /** answer a GET with a redirect to the same path on the blob host (a different origin) */
@@ -118,6 +120,20 @@ const MAX_STALL_MS = 120_000
 const CHUNK = 16 * 1024
 
 const sleep = (ms: number, signal: AbortSignal) => sleepUntilAborted(ms, signal, MAX_STALL_MS)
+
+/** Waits until `until` settles, `signal` aborts or MAX_STALL_MS pass, whichever is first. */
+function holdUntil(until: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, MAX_STALL_MS)
+    signal.addEventListener('abort', done, { once: true })
+    until.then(done, done)
+  })
+}
 
 function matches(rule: FaultRule, method: string, url: string): boolean {
   if (rule.method !== undefined) {
@@ -366,6 +382,14 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     if (fault?.kind === 'delay' || (fault?.kind === 'stall' && fault.afterBytes === undefined)) {
       if (body) body = await readBody(req)
       await sleep(fault.ms, signal)
+      if (signal.aborted) {
+        res.destroy()
+        return
+      }
+    }
+    if (fault?.kind === 'hold') {
+      if (body) body = await readBody(req)
+      await holdUntil(fault.until, signal)
       if (signal.aborted) {
         res.destroy()
         return

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runImgsync } from '../harness/cli.js'
+import { startFaultProxy } from '../harness/fault-proxy.js'
 import { getManifest, listTags, pushChart, pushImage } from '../harness/fixtures.js'
 import { type RunningRegistry, startRegistry } from '../harness/registry.js'
 import { ruleCreateArgs, ruleReadCommands } from '../harness/rule-file.js'
@@ -260,11 +261,22 @@ describe('locking and records', () => {
     const target = await startRegistry()
     const locks = join(dir, 'locks-concurrent')
     const records = join(dir, 'concurrent.jsonl')
+    const proxy = await startFaultProxy({ upstream: big.url })
     try {
-      // enough tags that the first run is still going when the second starts
       await Promise.all(Array.from({ length: 40 }, (_, i) => pushImage(big.url, 'load/app', `1.0.${i}`)))
+      // the first run is held on one image until the second has answered, however busy the machine
+      let open = () => {}
+      const gate = new Promise<void>((resolve) => {
+        open = resolve
+      })
+      proxy.add({
+        name: 'held',
+        method: 'GET',
+        path: /\/manifests\/1\.0\.7$/,
+        fault: { kind: 'hold', until: gate },
+      })
       const file = join(dir, 'lock.yaml')
-      const create = await createRule('busy', file, big.host, 'load', '--target-registry', target.host)
+      const create = await createRule('busy', file, proxy.host, 'load', '--target-registry', target.host)
       expect(create.code, create.stderr).toBe(0)
       const start = () =>
         cli(['rule', 'trigger', 'busy', '-c', file, '--json', '--concurrency', '2'], {
@@ -276,7 +288,9 @@ describe('locking and records', () => {
       for (let i = 0; i < 500 && !(existsSync(locks) && (await readdir(locks)).length > 0); i++)
         await new Promise((r) => setTimeout(r, 10))
       const second = await start()
+      open()
       const done = await first
+      expect(proxy.stats('held').injected, 'the first run never reached the held image').toBe(1)
       expect(done.code).toBe(0)
       expect(second.code).toBe(4)
       expect(JSON.parse(second.stdout).errors[0].code).toBe('LOCKED')
@@ -298,7 +312,7 @@ describe('locking and records', () => {
         successRate: 1,
       })
     } finally {
-      await Promise.all([big.stop(), target.stop()])
+      await Promise.all([proxy.close(), big.stop(), target.stop()])
     }
   })
 
