@@ -121,6 +121,17 @@ async function ctrlC(t: Terminal, pid: number): Promise<void> {
   }
 }
 
+/** Ctrl-C that reaches imgsync now, not when tmux gets to it: held while the key is typed. */
+async function ctrlCNow(t: Terminal): Promise<void> {
+  const pid = await t.pid()
+  process.kill(pid, 'SIGSTOP')
+  try {
+    await ctrlC(t, pid)
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+}
+
 /**
  * Lets the stopped process `pid` run until `signal` is no longer pending (delivered), then stops it
  * again. False if the process ended meanwhile: on a loaded machine the test may be preempted between
@@ -195,7 +206,8 @@ describe('the progress line', () => {
 describe('Ctrl-C', () => {
   it('once: the notice is whole, on its own line, even in a narrow terminal; no progress line after the summary', async () => {
     const { t, records } = await copyManyInTerminal('once', 32 * 1024, 40)
-    await t.waitFor(/images/)
+    // the bar: at 40 columns the rest of the line is cut once a byte total is known
+    await t.waitFor(/[█░]{20}/)
     await t.keys('C-c')
     expect(await t.exitCode()).toBe(130)
     const screen = await t.screen({ joined: true })
@@ -216,9 +228,10 @@ describe('Ctrl-C', () => {
   it('twice during a copy: the terminal given back, the task recorded interrupted, one summary line, exit 130', async () => {
     // layout to layout under --limit-rate: a stop does not cut file copies, so after the first
     // Ctrl-C the copy goes on through the grace period, and the second one comes during it
-    const { t, records } = await layoutCopyInTerminal('twice', 'many/app', '64k', 2)
+    // (two images of 96 KiB at 32 KiB/s: 6 s, longer than the grace period)
+    const { t, records } = await layoutCopyInTerminal('twice', 'many/app', '32k', 2)
     await t.waitFor(/KiB\/s/)
-    await t.keys('C-c')
+    await ctrlCNow(t)
     await t.waitFor(/SIGINT again stops now/)
     await t.keys('C-c')
     expect(await t.exitCode(10_000)).toBe(130)
@@ -300,7 +313,7 @@ describe('Ctrl-C', () => {
     // Ctrl-C comes while all three are being copied
     const { t, records } = await layoutCopyInTerminal('grace', 'grace/app', '192k', 4)
     await t.waitFor(/KiB\/s/)
-    await t.keys('C-c')
+    await ctrlCNow(t)
     expect(await t.exitCode()).toBe(0)
     const screen = await t.screen({ joined: true })
     expect(linesFrom(screen, /^imgsync: SIGINT: stopping/)).toEqual([
