@@ -176,13 +176,13 @@ function buildConfig(dir: string, port: number, opts: RegistryOptions): Record<s
 }
 
 /** GET /v2/ once; resolves the status code, or undefined when nothing answers yet. */
-function probe(url: string): Promise<number | undefined> {
+function probe(url: string, userAgent = SENTINEL_UA): Promise<number | undefined> {
   return new Promise((resolve) => {
     const target = new URL('/v2/', url)
     const client = target.protocol === 'https:' ? https : http
     const req = client.get(
       target,
-      { rejectUnauthorized: false, timeout: 1_000, headers: { 'User-Agent': SENTINEL_UA } },
+      { rejectUnauthorized: false, timeout: 1_000, headers: { 'User-Agent': userAgent } },
       (res) => {
         res.resume()
         resolve(res.statusCode)
@@ -349,12 +349,14 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
       if (stopped) throw new Error('requests() called after stop(); the log was removed')
       // A line is logged only after its response was sent, so the request a test just finished may be missing.
       // Wait for a fresh sentinel request's line: by then the earlier lines have been written too.
-      await probe(url)
+      // (one of its own: the readiness probe's and earlier calls' lines are already there)
+      const fresh = `${SENTINEL_UA}/${randomUUID()}`
+      await probe(url, fresh)
       const deadline = Date.now() + 5_000
       for (;;) {
         const entries = parseAccessLog(await readFile(logFile, 'utf8'))
-        if (entries.some((e) => e.userAgent === SENTINEL_UA) || Date.now() > deadline) {
-          return entries.filter((e) => e.userAgent !== SENTINEL_UA)
+        if (entries.some((e) => e.userAgent === fresh) || Date.now() > deadline) {
+          return entries.filter((e) => !e.userAgent.startsWith(SENTINEL_UA))
         }
         await sleep(20)
       }

@@ -35,8 +35,7 @@ export async function startTcpSwitch(upstreamPort: number): Promise<TcpSwitch> {
         resolve()
       })
     })
-  await listen(0)
-  const port = (server.address() as { port: number }).port
+  const port = await listenBelowEphemeral(listen)
   let isUp = true
   const down = async () => {
     if (!isUp) return
@@ -58,5 +57,22 @@ export async function startTcpSwitch(upstreamPort: number): Promise<TcpSwitch> {
       isUp = true
     },
     close: down,
+  }
+}
+
+/**
+ * Listens on a free port below Linux's ephemeral range (32768 and up): while the switch is down its
+ * port is free, and a port from that range could meanwhile become the local end of some outgoing
+ * connection, so that it could not be listened on again.
+ */
+async function listenBelowEphemeral(listen: (port: number) => Promise<void>): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    try {
+      await listen(port)
+      return port
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err
+    }
   }
 }

@@ -13,7 +13,7 @@ import { type RunResult, runImgsync } from '../harness/cli.js'
 import { type FaultProxy, startFaultProxy, uploadPath } from '../harness/fault-proxy.js'
 import { getManifest, listTags, pushImage } from '../harness/fixtures.js'
 import { catalog, checkGraph, describeDangling } from '../harness/graph-check.js'
-import { freePort, type RunningRegistry, startRegistry, TEST_TLS } from '../harness/registry.js'
+import { type RunningRegistry, startRegistry, TEST_TLS } from '../harness/registry.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/bad-input/', import.meta.url))
 const USER = { username: 'robot', password: 'correct-horse-battery' }
@@ -757,7 +757,8 @@ beforeAll(async () => {
     tls,
     notRegistry,
     noCatalog,
-    unreachable: `127.0.0.1:${await freePort()}`,
+    // a port below 1024 that nothing here listens on: a freed ephemeral one may be taken again
+    unreachable: '127.0.0.1:1',
     noCreate,
     dir,
     rules,

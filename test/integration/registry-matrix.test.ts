@@ -54,6 +54,7 @@ interface Item {
   retries?: number
   rateLimitWaitMs?: number
   resumedBytes?: number
+  durationMs?: number
 }
 interface Task {
   status: string
@@ -659,13 +660,16 @@ describe.concurrent('imgsync through each personality', () => {
       '8M',
     ])
     expect(run.code, show(run.json) + run.stderr).toBe(0)
-    expect(run.elapsedMs).toBeGreaterThanOrEqual(3500)
-    expect(run.elapsedMs).toBeLessThanOrEqual(7000)
+    // 32 MiB at 8 MiB/s: 4 s for the transfer; the item's own time leaves out start-up, which a
+    // loaded machine stretches
+    const took = run.json.items[0]?.durationMs ?? 0
+    expect(took, show(run.json.items)).toBeGreaterThanOrEqual(3500)
+    expect(took).toBeLessThanOrEqual(7000)
     await expectSameDigests('m/rate', 'limitrate/app', ['v1'])
     await expectConsistent(['limitrate/app'])
   })
 
-  it('limits.requestsPerSecond 20 on the source: every 1 s window at the proxy holds ≤ 25 requests', async () => {
+  it('limits.requestsPerSecond 20 on the source: no 1 s window at the proxy holds more than the ceiling allows', async () => {
     const dir = await caseDir('rps')
     const p = await proxy({ upstream: src.url })
     const rules = await writeRules(dir, {
@@ -689,7 +693,14 @@ describe.concurrent('imgsync through each personality', () => {
       p.requests.map((r) => r.at),
       1000,
     )
-    expect(most, `${p.requests.length} requests`).toBeLessThanOrEqual(25)
+    // 20 a second plus a burst of 5 and the /v2/ ping, which no ceiling holds back; the proxy
+    // stamps arrivals in a busy test process, so a few may bunch: 28 still fails a missing limiter
+    expect(most, `${p.requests.length} requests`).toBeLessThanOrEqual(28)
+    // and over the whole run, once the burst is spent, no faster than the ceiling
+    const at = p.requests.map((r) => r.at).sort((a, b) => a - b)
+    const paced = (at.length - 6) / (((at.at(-1) ?? 0) - (at[0] ?? 0)) / 1000)
+    expect(at.length, 'too few requests to judge a pace').toBeGreaterThan(30)
+    expect(paced, `${at.length} requests over ${(at.at(-1) ?? 0) - (at[0] ?? 0)} ms`).toBeLessThanOrEqual(21)
     await expectSameDigests('m/sixty', 'rps/sixty', SIXTY.slice(0, 10))
     await expectConsistent(['rps/sixty'], 10)
   })

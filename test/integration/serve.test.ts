@@ -107,10 +107,27 @@ describe('auto rules on push notifications', () => {
         throw new Error(`${err.message}; serve said: ${served.stderr()}`)
       },
     )
-    const recs = await readRecords(records)
-    const samples = await metrics(served.url)
+    // the tag is visible at the target as soon as its manifest is pushed; serve records the item,
+    // ends the task and counts both a moment later
+    const recs = await waitFor('v1.1.0 recorded, its task ended', async () => {
+      const r = await readRecords(records)
+      const item = r.some((x) => x.type === 'item' && x.tag === 'v1.1.0' && x.status === 'synced')
+      return item && finalTasks(r).every((t) => t.status !== 'running') ? r : undefined
+    })
     const synced = recs.filter((r) => r.type === 'item' && r.status === 'synced').length
     const finished = finalTasks(recs).filter((t) => t.status === 'succeeded').length
+    const counted = (m: Map<string, number>) =>
+      m.get('imgsync_items_total{rule="releases",status="synced"}') === synced &&
+      m.get('imgsync_tasks_total{rule="releases",trigger="auto",status="succeeded"}') === finished
+    // checked below whatever the wait saw, so a mismatch fails with both numbers
+    const samples = await waitFor(
+      '/metrics to count the records',
+      async () => {
+        const m = await metrics(served.url)
+        return counted(m) ? m : undefined
+      },
+      5000,
+    ).catch(() => metrics(served.url))
     expect(samples.get('imgsync_items_total{rule="releases",status="synced"}')).toBe(synced)
     expect(samples.get('imgsync_tasks_total{rule="releases",trigger="auto",status="succeeded"}')).toBe(
       finished,
