@@ -121,6 +121,7 @@ async function resolveAndCopy(
     referrers: 0,
   })
   if (wanted.excluded) return outcome('excluded', wanted.excluded)
+  if (req.referrers && !req.dryRun) deps.referrers.prefetch(req.src, req.srcRepo, srcInfo.digest)
   const sourceDigest = want === srcInfo.digest ? undefined : srcInfo.digest
   const walker = new GraphCopy(req, deps, blobs, copyImage)
   const existing = await targetState(req, lookup, wanted)

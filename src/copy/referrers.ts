@@ -40,6 +40,8 @@ export class ReferrerFinder {
   private readonly tagLists = new Map<string, Promise<Set<string>>>()
   /** target repositories whose listing said they do not exist */
   private readonly newRepos = new Set<string>()
+  /** lookups started before the copy asks for them (prefetch), until it does */
+  private readonly early = new Map<string, Promise<FoundReferrers>>()
 
   tags(api: RegistryApi, repo: string): Promise<Set<string>> {
     const key = `${api.name}\n${repo}`
@@ -122,10 +124,34 @@ export class ReferrerFinder {
     return found
   }
 
-  async find(api: RegistryApi, repo: string, digest: string): Promise<FoundReferrers> {
+  /**
+   * Starts looking up `digest`'s referrers now, for the copy that asks `find` later: what the
+   * source holds does not depend on what the copy pushes, and on a far link the lookup's round
+   * trips then run beside the copy's instead of after them.
+   */
+  prefetch(api: RegistryApi, repo: string, digest: string): void {
+    const key = `${api.name}\n${repo}\n${digest}`
+    if (this.early.has(key)) return
+    const found = this.lookup(api, repo, digest)
+    found.catch(() => {}) // seen by find, which rethrows it where the copy expects it
+    this.early.set(key, found)
+  }
+
+  find(api: RegistryApi, repo: string, digest: string): Promise<FoundReferrers> {
+    const key = `${api.name}\n${repo}\n${digest}`
+    const early = this.early.get(key)
+    if (!early) return this.lookup(api, repo, digest)
+    this.early.delete(key)
+    return early
+  }
+
+  private async lookup(api: RegistryApi, repo: string, digest: string): Promise<FoundReferrers> {
+    // the tag list is needed either way (cosign's tags, the fallback index): asked beside the API
+    const listing = this.tags(api, repo)
+    listing.catch(() => {}) // awaited below, after the API's answer, whose error comes first
     const listed = await this.listed(api, repo, digest)
     const out: FoundReferrers = { manifests: listed ?? [], cosignTags: [] }
-    const tags = await this.tags(api, repo)
+    const tags = await listing
     const ft = fallbackTag(digest)
     if (listed === undefined && tags.has(ft)) {
       const index = await api.getManifest(repo, ft)

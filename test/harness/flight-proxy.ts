@@ -16,6 +16,8 @@ export interface FlightRequest {
   url: string
   kind: RequestKind
   repo?: string
+  /** when it arrived (performance.now(), comparable across the proxies of one test process) */
+  at: number
 }
 
 export interface FlightProxy {
@@ -49,7 +51,7 @@ export async function startFlightProxy(
     const method = req.method ?? 'GET'
     const url = req.url ?? '/'
     const { kind, repo } = classify(method, url)
-    requests.push({ method, url, kind, ...(repo !== undefined && { repo }) })
+    requests.push({ method, url, kind, ...(repo !== undefined && { repo }), at: performance.now() })
     const lanes: FlightLane[] = []
     if (TRANSFER_KINDS.has(kind)) lanes.push('blobs')
     if (kind !== 'upload-put' && kind !== 'upload-patch') lanes.push('requests')

@@ -178,6 +178,21 @@ describe('round trips that do not pay are not made', () => {
     expect(from.count('manifest-head', 'rt/a')).toBe(TAGS.length)
     expect(from.count('manifest-get', 'rt/a')).toBe(1)
   })
+
+  it('sync tag asks the source for referrers while the image is copied, not after its tag is pushed', async () => {
+    await overFarLink(async (from, to) => {
+      const run = await runImgsync(['sync', 'tag', `${from.host}/rt/c:1.2`, `${to.host}/early/c:1.2`], {
+        env: { IMGSYNC_RECORDS: join(dir, 'records.jsonl') },
+      })
+      expect(run.code, run.stderr).toBe(0)
+      const put = to.requests.find((r) => r.kind === 'manifest-put')
+      // distribution has no referrers API: the probe, then the tag list (cosign's tags)
+      const lookups = from.requests.filter((r) => r.kind === 'referrers' || r.kind === 'tags')
+      expect(put, to.requests.map((r) => r.kind).join(' ')).toBeDefined()
+      expect(lookups.map((r) => r.kind).sort()).toEqual(['referrers', 'tags'])
+      for (const r of lookups) expect(r.at, r.url).toBeLessThan(put!.at)
+    })
+  })
 })
 
 describe('registries.NAME.concurrency: requests and blob transfers, each its own lane', () => {

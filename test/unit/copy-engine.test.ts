@@ -456,3 +456,54 @@ describe('copyImage: shared blobs under concurrency', () => {
     expect(dst.tagDigest('r2/app', '1.0')).toBe(img.digest)
   })
 })
+
+describe('copyImage: the source referrers lookup', () => {
+  /** `reg`'s `op` calls, noted in `order` when they start */
+  function noteStarts(reg: MemoryRegistry, op: 'referrers' | 'listTags', order: string[]) {
+    const original = reg[op].bind(reg) as (...a: string[]) => Promise<never>
+    ;(reg as unknown as Record<string, unknown>)[op] = (...a: string[]) => {
+      order.push(`${reg.name} ${op}`)
+      return original(...a)
+    }
+  }
+
+  it('starts beside the copy, not after the tag is pushed (round trips on a far link)', async () => {
+    const { src, dst, copy } = setup()
+    src.seedImage('app', '1.0', { layers: [layer(), layer()] })
+    const order: string[] = []
+    noteStarts(src, 'referrers', order)
+    noteStarts(src, 'listTags', order)
+    const put = dst.putManifest.bind(dst)
+    dst.putManifest = async (...a: Parameters<typeof put>) => {
+      const out = await put(...a)
+      order.push(`dst put ${a[1]}`)
+      return out
+    }
+    const out = await copy({ referrers: true })
+    expect(out.status).toBe('synced')
+    // the API and the tag list (cosign's tags) are both asked before the tag lands, each once
+    expect(order.indexOf('src.example referrers')).toBeLessThan(order.indexOf('dst put 1.0'))
+    expect(order.indexOf('src.example listTags')).toBeLessThan(order.indexOf('dst put 1.0'))
+    expect(order.filter((o) => o.startsWith('src.example'))).toHaveLength(2)
+  })
+
+  it('a lookup that fails still fails the item, after the image is pushed, as it did when asked later', async () => {
+    const { src, dst, copy } = setup()
+    const img = src.seedImage('app', '1.0', { layers: [layer()] })
+    src.referrers = async () => {
+      throw new ImgsyncError('REGISTRY_ERROR', 'src.example: referrers: 500')
+    }
+    const err = await rejection(copy({ referrers: true }))
+    expect(err).toMatchObject({ code: 'REGISTRY_ERROR' })
+    expect(dst.tagDigest('mirror/app', '1.0')).toBe(img.digest)
+  })
+
+  it('is not started for a dry run or an image the types filter leaves out', async () => {
+    const { src, copy } = setup()
+    src.seedImage('app', '1.0', { layers: [layer()] })
+    await copy({ referrers: true, dryRun: true })
+    await copy({ referrers: true, types: ['helm'] })
+    expect(src.count('referrers')).toBe(0)
+    expect(src.count('listTags')).toBe(0)
+  })
+})
