@@ -63,3 +63,13 @@ export async function sendBody(
   res.flushHeaders()
   await body()
 }
+
+/**
+ * A port to try for a loopback listener: below Linux's ephemeral range (32768 and up), from which
+ * the kernel hands out listen(0) ports and the local ends of outgoing connections. A port picked
+ * there can be taken between a check and a later bind by the suite's own connections; one picked
+ * here only by another random pick.
+ */
+export function portBelowEphemeral(): number {
+  return 20_000 + Math.floor(Math.random() * 12_000)
+}

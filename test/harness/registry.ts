@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { stringify } from 'yaml'
+import { portBelowEphemeral } from './net.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -93,21 +94,20 @@ function killAll(): void {
   tempDirs.clear()
 }
 
+/** A loopback port free now, below the ephemeral range (see portBelowEphemeral). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      if (address === null || typeof address === 'string') {
-        server.close()
-        reject(new Error('could not read the port of a loopback listener'))
-        return
-      }
-      server.close(() => resolve(address.port))
+  for (let attempt = 0; ; attempt++) {
+    const port = portBelowEphemeral()
+    const free = await new Promise<boolean>((resolve, reject) => {
+      const server = createServer()
+      server.unref()
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        err.code === 'EADDRINUSE' && attempt < 50 ? resolve(false) : reject(err),
+      )
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
     })
-  })
+    if (free) return port
+  }
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

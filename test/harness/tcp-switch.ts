@@ -2,6 +2,7 @@
 // (ECONNREFUSED) and open connections are cut, as when a registry host goes down; on, it forwards
 // to the registry again on the same port.
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { portBelowEphemeral } from './net.js'
 
 export interface TcpSwitch {
   /** `127.0.0.1:PORT` */
@@ -61,13 +62,12 @@ export async function startTcpSwitch(upstreamPort: number): Promise<TcpSwitch> {
 }
 
 /**
- * Listens on a free port below Linux's ephemeral range (32768 and up): while the switch is down its
- * port is free, and a port from that range could meanwhile become the local end of some outgoing
- * connection, so that it could not be listened on again.
+ * Listens on a free port below the ephemeral range: while the switch is down its port is free, and
+ * one from that range could meanwhile become the local end of an outgoing connection.
  */
 async function listenBelowEphemeral(listen: (port: number) => Promise<void>): Promise<number> {
   for (let attempt = 0; ; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const port = portBelowEphemeral()
     try {
       await listen(port)
       return port
