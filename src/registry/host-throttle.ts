@@ -80,6 +80,7 @@ class LaneState {
 
   /** Until a slot may be free, or `signal` aborts (the caller then sees it and gives up). */
   turn(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.resolve()
     return new Promise<void>((wake) => {
       this.waiters.push({ wake, signal })
       this.watch(signal)
@@ -95,8 +96,7 @@ class LaneState {
       this.waiters = this.waiters.filter((w) => w.signal !== signal)
       for (const w of gone) w.wake()
     }
-    if (signal.aborted) aborted()
-    else signal.addEventListener('abort', aborted, { once: true })
+    signal.addEventListener('abort', aborted, { once: true })
   }
 }
 
