@@ -121,20 +121,6 @@ const CHUNK = 16 * 1024
 
 const sleep = (ms: number, signal: AbortSignal) => sleepUntilAborted(ms, signal, MAX_STALL_MS)
 
-/** Waits until `until` settles, `signal` aborts or MAX_STALL_MS pass, whichever is first. */
-function holdUntil(until: Promise<unknown>, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, MAX_STALL_MS)
-    signal.addEventListener('abort', done, { once: true })
-    until.then(done, done)
-  })
-}
-
 function matches(rule: FaultRule, method: string, url: string): boolean {
   if (rule.method !== undefined) {
     const methods = Array.isArray(rule.method) ? rule.method : [rule.method]
@@ -389,7 +375,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     }
     if (fault?.kind === 'hold') {
       if (body) body = await readBody(req)
-      await holdUntil(fault.until, signal)
+      await sleepUntilAborted(MAX_STALL_MS, signal, MAX_STALL_MS, fault.until)
       if (signal.aborted) {
         res.destroy()
         return

@@ -31,8 +31,15 @@ export function listenOnLoopback(server: http.Server): Promise<AddressInfo> {
   })
 }
 
-/** Waits `ms` (at most `maxMs`), or less if `signal` aborts first; never rejects. */
-export function sleepUntilAborted(ms: number, signal: AbortSignal, maxMs: number): Promise<void> {
+/**
+ * Waits `ms` (at most `maxMs`), or less if `signal` aborts or `until` settles first; never rejects.
+ */
+export function sleepUntilAborted(
+  ms: number,
+  signal: AbortSignal,
+  maxMs: number,
+  until?: Promise<unknown>,
+): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted || ms <= 0) return resolve()
     const done = () => {
@@ -42,6 +49,7 @@ export function sleepUntilAborted(ms: number, signal: AbortSignal, maxMs: number
     }
     const timer = setTimeout(done, Math.min(ms, maxMs))
     signal.addEventListener('abort', done, { once: true })
+    until?.then(done, done)
   })
 }
 
@@ -65,11 +73,19 @@ export async function sendBody(
 }
 
 /**
- * A port to try for a loopback listener: below Linux's ephemeral range (32768 and up), from which
- * the kernel hands out listen(0) ports and the local ends of outgoing connections. A port picked
- * there can be taken between a check and a later bind by the suite's own connections; one picked
- * here only by another random pick.
+ * Listens (through `listen`) on a free loopback port below Linux's ephemeral range (32768 and up),
+ * from which the kernel hands out listen(0) ports and the local ends of outgoing connections: a port
+ * from that range may be taken by the suite's own connections between a check and a later bind, or
+ * while a listener is down; one picked here only by another random pick, and is then tried again.
  */
-export function portBelowEphemeral(): number {
-  return 20_000 + Math.floor(Math.random() * 12_000)
+export async function listenBelowEphemeral(listen: (port: number) => Promise<void>): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    try {
+      await listen(port)
+      return port
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { stringify } from 'yaml'
-import { portBelowEphemeral } from './net.js'
+import { listenBelowEphemeral } from './net.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -94,20 +94,17 @@ function killAll(): void {
   tempDirs.clear()
 }
 
-/** A loopback port free now, below the ephemeral range (see portBelowEphemeral). */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const port = portBelowEphemeral()
-    const free = await new Promise<boolean>((resolve, reject) => {
-      const server = createServer()
-      server.unref()
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        err.code === 'EADDRINUSE' && attempt < 50 ? resolve(false) : reject(err),
-      )
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-    })
-    if (free) return port
-  }
+/** A loopback port free now, below the ephemeral range (see listenBelowEphemeral). */
+export function freePort(): Promise<number> {
+  return listenBelowEphemeral(
+    (port) =>
+      new Promise<void>((resolve, reject) => {
+        const server = createServer()
+        server.unref()
+        server.once('error', reject)
+        server.listen(port, '127.0.0.1', () => server.close(() => resolve()))
+      }),
+  )
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -2,7 +2,7 @@
 // (ECONNREFUSED) and open connections are cut, as when a registry host goes down; on, it forwards
 // to the registry again on the same port.
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
-import { portBelowEphemeral } from './net.js'
+import { listenBelowEphemeral } from './net.js'
 
 export interface TcpSwitch {
   /** `127.0.0.1:PORT` */
@@ -58,21 +58,5 @@ export async function startTcpSwitch(upstreamPort: number): Promise<TcpSwitch> {
       isUp = true
     },
     close: down,
-  }
-}
-
-/**
- * Listens on a free port below the ephemeral range: while the switch is down its port is free, and
- * one from that range could meanwhile become the local end of an outgoing connection.
- */
-async function listenBelowEphemeral(listen: (port: number) => Promise<void>): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const port = portBelowEphemeral()
-    try {
-      await listen(port)
-      return port
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err
-    }
   }
 }
